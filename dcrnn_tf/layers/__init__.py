@@ -1,0 +1,9 @@
+"""Public Keras layers of dcrnn_tf."""
+
+from dcrnn_tf.layers.feature_encoder import FeatureEncoder
+from dcrnn_tf.layers.partial_sharing import PartialSharing
+from dcrnn_tf.layers.rnn_cross import RNNCross
+from dcrnn_tf.layers.task_transfer import TaskTransfer
+from dcrnn_tf.layers.tower import Tower
+
+__all__ = ["FeatureEncoder", "PartialSharing", "RNNCross", "TaskTransfer", "Tower"]

@@ -1,0 +1,146 @@
+"""PartialSharing: a shared cross RNN plus one small private cross RNN per task."""
+
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.layers.rnn_cross import RNNCross
+from dcrnn_tf.layers.task_transfer import TaskTransfer
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class PartialSharing(tf.keras.layers.Layer):
+  """DCRNN's partially shared state: `[s_t ‖ p_t^k]` for every task `k`.
+
+  One shared `RNNCross` of `shared_units` computes the shared sub-state `s_t` once
+  for all tasks. Each task `k` has a private `RNNCross` of `private_units` whose cell
+  reads, beside its own cross term, the shared state `s_t` of the same step and, if the
+  task depends on a parent, the parent's private state `p_t^parent` through a
+  `TaskTransfer`:
+
+      p_t^k = cell_k([x_t ⊙ (V_k p_{t-1}^k + c_k) ‖ s_t ‖ transfer(p_t^parent)], p_{t-1}^k)
+
+  The output for task `k` is `[s_T ‖ p_T^k]`. `private_units=0` is hard sharing (every
+  task gets `s_T`); `shared_units=0` is one separate model per task. Adding a task adds
+  one private cell (and a transfer map if it has a parent), nothing else.
+
+  Example:
+
+  ```python
+  block = PartialSharing(["ctr", "cvr"], shared_units=32, private_units=8,
+                         depends_on={"cvr": "ctr"})
+  states = block(tf.random.normal([16, 64]))
+  # states["ctr"].shape == states["cvr"].shape == [16, 40]
+  ```
+
+  Args:
+    task_names: Task names, in order; a parent must come before its dependants.
+    shared_units: Width of the shared state (0: no sharing).
+    private_units: Width of each task's private state (0: hard sharing).
+    depends_on: Dict from task name to its parent task's name.
+    transfer_stop_gradient: Whether transfers block gradients into the parent.
+    depth: Cross steps (for `cross_axis="depth"`).
+    cell: `"gru"`, `"lstm"` or `"simple"`.
+    cross_axis: `"depth"` or `"fields"`, as in `RNNCross`.
+    rank: Optional rank of the low-rank cross weights.
+    kernel_regularizer: Regularizer of the cross weights.
+    **kwargs: Standard layer arguments.
+
+  Call arguments:
+    inputs: `[batch, k]` (`cross_axis="depth"`) or `[batch, fields, d]` (`"fields"`).
+    training: Python boolean, passed to the cells.
+
+  Returns:
+    A dict from task name to its state `[batch, shared_units + private_units]`.
+  """
+
+  def __init__(self,
+               task_names: Sequence[str],
+               shared_units: int = 64,
+               private_units: int = 16,
+               depends_on: Optional[Mapping[str, str]] = None,
+               transfer_stop_gradient: bool = False,
+               depth: int = 3,
+               cell: str = "gru",
+               cross_axis: str = "depth",
+               rank: Optional[int] = None,
+               kernel_regularizer=None,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.task_names = tuple(task_names)
+    self.depends_on = dict(depends_on or {})
+    if not self.task_names:
+      raise ValueError("PartialSharing needs at least one task.")
+    if len(set(self.task_names)) != len(self.task_names):
+      raise ValueError(f"PartialSharing: task names must be unique, got {self.task_names}.")
+    for child, parent in self.depends_on.items():
+      if child not in self.task_names:
+        raise ValueError(f"PartialSharing: depends_on names an unknown task {child!r}.")
+      if parent not in self.task_names[:self.task_names.index(child)]:
+        raise ValueError(f"PartialSharing: task {child!r} depends on {parent!r}, which "
+                         "is not an earlier task.")
+    if shared_units < 0 or private_units < 0 or shared_units + private_units == 0:
+      raise ValueError("PartialSharing: shared_units and private_units must be >= 0 and "
+                       f"not both 0, got {shared_units} and {private_units}.")
+    self.shared_units = int(shared_units)
+    self.private_units = int(private_units)
+    self.transfer_stop_gradient = bool(transfer_stop_gradient)
+    self.depth = int(depth)
+    self.cell = cell
+    self.cross_axis = cross_axis
+    self.rank = rank
+    self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
+
+  def make_cross(self, units: int, name: str) -> RNNCross:
+    """Creates the shared or a private cross network; override to use an `RNNCross`
+    subclass."""
+    return RNNCross(units, depth=self.depth, cell=self.cell, cross_axis=self.cross_axis,
+                    rank=self.rank, return_sequences=True,
+                    kernel_regularizer=self.kernel_regularizer, name=name)
+
+  def build(self, input_shape):
+    self.shared_cross = self.make_cross(self.shared_units, "shared_cross") if self.shared_units else None
+    self.private_crosses = {}
+    self.transfers = {}
+    if self.private_units:
+      for task in self.task_names:
+        self.private_crosses[task] = self.make_cross(self.private_units, f"private_cross_{task}")
+        if task in self.depends_on:
+          self.transfers[task] = TaskTransfer(self.private_units,
+                                              stop_gradient=self.transfer_stop_gradient,
+                                              name=f"transfer_{task}")
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor, training=None) -> Dict[str, tf.Tensor]:
+    shared = self.shared_cross(inputs, training=training) if self.shared_cross else None
+    if not self.private_units:
+      return {task: shared[:, -1] for task in self.task_names}
+    private = {}
+    outputs = {}
+    for task in self.task_names:
+      context = [] if shared is None else [shared]
+      if task in self.transfers:
+        context.append(self.transfers[task](private[self.depends_on[task]]))
+      private[task] = self.private_crosses[task](
+          inputs, context=tf.concat(context, axis=-1) if context else None,
+          training=training)
+      last = private[task][:, -1]
+      outputs[task] = last if shared is None else tf.concat([shared[:, -1], last], axis=-1)
+    return outputs
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "task_names": list(self.task_names),
+        "shared_units": self.shared_units,
+        "private_units": self.private_units,
+        "depends_on": dict(self.depends_on),
+        "transfer_stop_gradient": self.transfer_stop_gradient,
+        "depth": self.depth,
+        "cell": self.cell,
+        "cross_axis": self.cross_axis,
+        "rank": self.rank,
+        "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
+    })
+    return config

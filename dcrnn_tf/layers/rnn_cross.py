@@ -1,0 +1,165 @@
+"""RNNCross: a cross network whose layers are the steps of a recurrent cell."""
+
+from typing import Any, Dict, Optional, Union
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.layers._initializers import fresh
+
+CELLS = {
+    "gru": tf.keras.layers.GRUCell,
+    "lstm": tf.keras.layers.LSTMCell,
+    "simple": tf.keras.layers.SimpleRNNCell,
+}
+CROSS_AXES = ("depth", "fields")
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class RNNCross(tf.keras.layers.Layer):
+  """Crosses features with a recurrent cell, in the spirit of DCN-v2's cross layer.
+
+  DCN-v2 computes `x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l`, a recurrence over depth.
+  `RNNCross` ties `W` across steps, feeds the cross term to a gated cell and keeps the
+  cell's state as the running result:
+
+      h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ context_t], h_{t-1}),   h_0 = 0,
+
+  so every step raises the order of the feature interaction by one, the cell's gates
+  decide how much of each new cross to admit, and the parameter count does not grow
+  with the number of steps. `W` maps the state (`units`) to the input width; with
+  `rank`, `W = U V` is low-rank (`units × rank` and `rank × input width`). `b` starts
+  at one, so the first step sees `x_t` itself.
+
+  Two readings of "the sequence" `x_1 … x_T`:
+
+  * `cross_axis="depth"`: the input is one vector `x0` `[batch, k]`, used at every
+    step (`x_t = x0`), for `depth` steps.
+  * `cross_axis="fields"`: the input is the field embeddings `[batch, fields, d]` and
+    step `i` reads field `i` (`x_i = e_i`), so the state carries the crosses of every
+    field seen so far; there are as many steps as fields and `depth` is not used.
+
+  Example:
+
+  ```python
+  x0 = tf.random.normal([32, 64])
+  cross = RNNCross(units=32, depth=3, cell="gru")
+  h = cross(x0)                       # [32, 32], the last state
+  fields = tf.random.normal([32, 10, 8])
+  h = RNNCross(units=32, cross_axis="fields")(fields)
+  ```
+
+  Args:
+    units: Size of the cell's state.
+    depth: Number of cross steps for `cross_axis="depth"`.
+    cell: `"gru"` (default), `"lstm"` or `"simple"` (tanh RNN).
+    cross_axis: `"depth"` or `"fields"` (see above).
+    rank: If set, the rank of the low-rank cross weight `W = U V`.
+    return_sequences: If true, return every step's state, `[batch, steps, units]`.
+    kernel_initializer: Initializer of the cross weight(s).
+    kernel_regularizer: Regularizer of the cross weight(s).
+    **kwargs: Standard layer arguments.
+
+  Call arguments:
+    inputs: `[batch, k]` for `cross_axis="depth"`, `[batch, fields, d]` for
+      `"fields"`.
+    context: Optional `[batch, steps, c]` tensor appended to the cell's input at each
+      step (e.g. another cross network's states), not crossed.
+    training: Python boolean, passed to the cell.
+
+  Returns:
+    The last state `[batch, units]`, or all states `[batch, steps, units]` when
+    `return_sequences=True`.
+  """
+
+  def __init__(self,
+               units: int,
+               depth: int = 3,
+               cell: str = "gru",
+               cross_axis: str = "depth",
+               rank: Optional[int] = None,
+               return_sequences: bool = False,
+               kernel_initializer: Union[str, tf.keras.initializers.Initializer] = (
+                   "glorot_uniform"),
+               kernel_regularizer: Union[str, None, tf.keras.regularizers.Regularizer] = None,
+               **kwargs):
+    super().__init__(**kwargs)
+    if units < 1:
+      raise ValueError(f"RNNCross: units must be >= 1, got {units}.")
+    if depth < 1:
+      raise ValueError(f"RNNCross: depth must be >= 1, got {depth}.")
+    if cell not in CELLS:
+      raise ValueError(f"RNNCross: cell must be one of {sorted(CELLS)}, got {cell!r}.")
+    if cross_axis not in CROSS_AXES:
+      raise ValueError(f"RNNCross: cross_axis must be one of {CROSS_AXES}, got {cross_axis!r}.")
+    if rank is not None and rank < 1:
+      raise ValueError(f"RNNCross: rank must be >= 1 or None, got {rank}.")
+    self.units = int(units)
+    self.depth = int(depth)
+    self.cell_type = cell
+    self.cross_axis = cross_axis
+    self.rank = None if rank is None else int(rank)
+    self.return_sequences = bool(return_sequences)
+    self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+    self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
+
+  def build(self, input_shape):
+    input_shape = tf.TensorShape(input_shape)
+    expected_rank = 2 if self.cross_axis == "depth" else 3
+    if input_shape.rank != expected_rank:
+      raise ValueError(f"RNNCross(cross_axis={self.cross_axis!r}) expects inputs of rank "
+                       f"{expected_rank}, got shape {input_shape}.")
+    width = int(input_shape[-1])
+    if self.rank is None:
+      self.cross_kernel = self.add_weight(
+          name="cross_kernel", shape=(self.units, width),
+          initializer=fresh(self.kernel_initializer), regularizer=self.kernel_regularizer)
+    else:
+      self.cross_kernel_u = self.add_weight(
+          name="cross_kernel_u", shape=(self.units, self.rank),
+          initializer=fresh(self.kernel_initializer), regularizer=self.kernel_regularizer)
+      self.cross_kernel_v = self.add_weight(
+          name="cross_kernel_v", shape=(self.rank, width),
+          initializer=fresh(self.kernel_initializer), regularizer=self.kernel_regularizer)
+    self.cross_bias = self.add_weight(name="cross_bias", shape=(width,), initializer="ones")
+    # The cell's input width depends on the optional context, so the cell creates its
+    # weights on its first call.
+    self.cell = CELLS[self.cell_type](self.units, name="cell")
+    super().build(input_shape)
+
+  def _cross_weight(self, state: tf.Tensor) -> tf.Tensor:
+    if self.rank is None:
+      return tf.matmul(state, self.cross_kernel) + self.cross_bias
+    return tf.matmul(tf.matmul(state, self.cross_kernel_u), self.cross_kernel_v) + self.cross_bias
+
+  def call(self, inputs: tf.Tensor, context: Optional[tf.Tensor] = None, training=None):
+    steps = self.depth if self.cross_axis == "depth" else inputs.shape[1]
+    batch = tf.shape(inputs)[0]
+    state = tf.zeros([batch, self.units], dtype=self.compute_dtype)
+    states = [state, state] if self.cell_type == "lstm" else [state]
+    outputs = []
+    for t in range(steps):
+      x_t = inputs if self.cross_axis == "depth" else inputs[:, t]
+      cell_input = x_t * self._cross_weight(states[0])
+      if context is not None:
+        cell_input = tf.concat([cell_input, context[:, t]], axis=-1)
+      output, states = self.cell(cell_input, states, training=training)
+      states = tf.nest.flatten(states)
+      outputs.append(output)
+    if self.return_sequences:
+      return tf.stack(outputs, axis=1)
+    return outputs[-1]
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "units": self.units,
+        "depth": self.depth,
+        "cell": self.cell_type,
+        "cross_axis": self.cross_axis,
+        "rank": self.rank,
+        "return_sequences": self.return_sequences,
+        "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+        "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
+    })
+    return config

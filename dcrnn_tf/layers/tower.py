@@ -1,0 +1,75 @@
+"""Tower: a task's MLP and its sigmoid head."""
+
+from typing import Any, Dict, Sequence, Union
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class Tower(tf.keras.layers.Layer):
+  """An MLP over a task's state ending in one sigmoid unit: a probability per row.
+
+  Example:
+
+  ```python
+  tower = Tower(hidden_units=(64, 32), dropout=0.1)
+  p = tower(tf.random.normal([32, 80]))     # [32], values in (0, 1)
+  ```
+
+  Args:
+    hidden_units: Widths of the hidden layers (may be empty: a logistic head).
+    activation: Activation of the hidden layers.
+    dropout: Dropout rate after each hidden layer, during training.
+    kernel_regularizer: Regularizer of the kernels.
+    **kwargs: Standard layer arguments.
+
+  Call arguments:
+    inputs: `[batch, width]`.
+    training: Python boolean, enables dropout.
+
+  Returns:
+    Probabilities `[batch]` (float32).
+  """
+
+  def __init__(self,
+               hidden_units: Sequence[int] = (64, 32),
+               activation: Union[str, Any] = "relu",
+               dropout: float = 0.0,
+               kernel_regularizer: Union[str, None, tf.keras.regularizers.Regularizer] = None,
+               **kwargs):
+    super().__init__(**kwargs)
+    if not 0.0 <= dropout < 1.0:
+      raise ValueError(f"Tower: dropout must be in [0, 1), got {dropout}.")
+    self.hidden_units = tuple(int(u) for u in hidden_units)
+    self.activation = tf.keras.activations.get(activation)
+    self.dropout = float(dropout)
+    self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
+
+  def build(self, input_shape):
+    self.hidden_layers = []
+    for i, units in enumerate(self.hidden_units):
+      self.hidden_layers.append(tf.keras.layers.Dense(
+          units, activation=self.activation, kernel_regularizer=self.kernel_regularizer,
+          name=f"hidden_{i}"))
+      if self.dropout:
+        self.hidden_layers.append(tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}"))
+    self.logit = tf.keras.layers.Dense(1, kernel_regularizer=self.kernel_regularizer,
+                                       name="logit")
+    super().build(input_shape)
+
+  def call(self, inputs: tf.Tensor, training=None) -> tf.Tensor:
+    x = inputs
+    for layer in self.hidden_layers:
+      x = layer(x, training=training)
+    return tf.squeeze(tf.sigmoid(tf.cast(self.logit(x), tf.float32)), axis=-1)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "hidden_units": list(self.hidden_units),
+        "activation": tf.keras.activations.serialize(self.activation),
+        "dropout": self.dropout,
+        "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
+    })
+    return config

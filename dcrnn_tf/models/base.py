@@ -1,0 +1,83 @@
+"""MultiTaskModel: encoder → task states → towers → probabilities, with funnel outputs."""
+
+from typing import Any, Dict, Mapping, Sequence, Union
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.layers import FeatureEncoder, Tower
+
+
+class MultiTaskModel(tf.keras.Model):
+  """Base of every multi-task model of the package.
+
+  Subclasses create their block in `__init__` and implement `task_states`, which maps
+  the field embeddings `[batch, fields, dim]` to one state `[batch, width]` per task.
+  This class owns what all models share: the `FeatureEncoder`, one `Tower` per task,
+  and the funnel outputs (`p(funnel_output) = p(parent) * p(task)`).
+
+  Args:
+    feature_config: A `FeatureConfig` or its dict.
+    embedding_dim: Field embedding size.
+    tower_units: Hidden widths of each task's tower.
+    dropout: Dropout rate in the towers.
+    **kwargs: Standard model arguments.
+
+  Call arguments:
+    inputs: Dict from feature name to a `[batch]` tensor.
+    training: Python boolean.
+
+  Returns:
+    A dict from output name (every task, then every funnel output) to probabilities
+    `[batch]`.
+  """
+
+  def __init__(self,
+               feature_config: Union[FeatureConfig, Mapping[str, Any]],
+               embedding_dim: int = 8,
+               tower_units: Sequence[int] = (64, 32),
+               dropout: float = 0.0,
+               **kwargs):
+    super().__init__(**kwargs)
+    if not isinstance(feature_config, FeatureConfig):
+      feature_config = FeatureConfig.from_dict(feature_config)
+    self.feature_config = feature_config
+    self.embedding_dim = int(embedding_dim)
+    self.tower_units = tuple(int(u) for u in tower_units)
+    self.dropout = float(dropout)
+    self.encoder = FeatureEncoder(feature_config.features, embedding_dim, name="encoder")
+    self.towers = {task.name: Tower(self.tower_units, dropout=self.dropout,
+                                    name=f"tower_{task.name}")
+                   for task in feature_config.tasks}
+
+  @property
+  def task_names(self) -> Sequence[str]:
+    return tuple(task.name for task in self.feature_config.tasks)
+
+  def task_states(self, embeddings: tf.Tensor, training=None) -> Dict[str, tf.Tensor]:
+    """Maps field embeddings `[batch, fields, dim]` to a state per task."""
+    raise NotImplementedError
+
+  def call(self, inputs: Mapping[str, tf.Tensor], training=None) -> Dict[str, tf.Tensor]:
+    embeddings = self.encoder(inputs)
+    states = self.task_states(embeddings, training=training)
+    outputs = {name: self.towers[name](states[name], training=training)
+               for name in self.task_names}
+    for task in self.feature_config.tasks:
+      if task.funnel_output:
+        outputs[task.funnel_output] = outputs[task.depends_on] * outputs[task.name]
+    return outputs
+
+  def get_config(self) -> Dict[str, Any]:
+    return {
+        "feature_config": self.feature_config.to_dict(),
+        "embedding_dim": self.embedding_dim,
+        "tower_units": list(self.tower_units),
+        "dropout": self.dropout,
+        "name": self.name,
+    }
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    return cls(**config)

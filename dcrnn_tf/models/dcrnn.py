@@ -1,0 +1,101 @@
+"""DCRNN: RNN feature crossing with partially shared task states."""
+
+from typing import Any, Dict, Optional
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.layers import PartialSharing
+from dcrnn_tf.models.base import MultiTaskModel
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class DCRNN(MultiTaskModel):
+  """The DCRNN multi-task ranking model (Zhou & Yu, 2023, as reconstructed here).
+
+  Field embeddings → (`cross_axis="depth"`: flatten and a linear map to `cross_dim`
+  features `x0`; `"fields"`: the field sequence itself) → `PartialSharing` (shared and
+  private `RNNCross` cells, task transfer along `depends_on`) → one `Tower` per task.
+  For a funnel task the model also outputs `p(parent) * p(task)`.
+
+  Example:
+
+  ```python
+  config = dcrnn_tf.data.synthetic.feature_config()
+  model = DCRNN(config, shared_units=64, private_units=16)
+  outputs = model(features)     # {"ctr": [batch], "cvr": [batch], "ctcvr": [batch]}
+  ```
+
+  Args:
+    feature_config: A `FeatureConfig` or its dict.
+    embedding_dim: Field embedding size.
+    cross_axis: `"depth"` or `"fields"` (see `RNNCross`).
+    cross_dim: Width of `x0` for `cross_axis="depth"`.
+    cell: `"gru"`, `"lstm"` or `"simple"`.
+    depth: Cross steps for `cross_axis="depth"`.
+    shared_units: Width of the shared state (0: one model per task).
+    private_units: Width of each private state (0: hard sharing).
+    rank: Optional rank of the low-rank cross weights.
+    transfer_stop_gradient: Whether task transfer blocks gradients into the parent.
+    tower_units: Hidden widths of each task's tower.
+    dropout: Dropout rate in the towers.
+    **kwargs: Standard model arguments.
+  """
+
+  def __init__(self,
+               feature_config,
+               embedding_dim: int = 8,
+               cross_axis: str = "depth",
+               cross_dim: int = 64,
+               cell: str = "gru",
+               depth: int = 3,
+               shared_units: int = 64,
+               private_units: int = 16,
+               rank: Optional[int] = None,
+               transfer_stop_gradient: bool = False,
+               tower_units=(64, 32),
+               dropout: float = 0.0,
+               **kwargs):
+    super().__init__(feature_config, embedding_dim=embedding_dim, tower_units=tower_units,
+                     dropout=dropout, **kwargs)
+    self.cross_axis = cross_axis
+    self.cross_dim = int(cross_dim)
+    self.cell = cell
+    self.depth = int(depth)
+    self.shared_units = int(shared_units)
+    self.private_units = int(private_units)
+    self.rank = rank
+    self.transfer_stop_gradient = bool(transfer_stop_gradient)
+    self.x0_projection = (tf.keras.layers.Dense(self.cross_dim, name="x0_projection")
+                          if cross_axis == "depth" else None)
+    self.partial_sharing = PartialSharing(
+        self.task_names,
+        shared_units=shared_units,
+        private_units=private_units,
+        depends_on={t.name: t.depends_on for t in self.feature_config.tasks if t.depends_on},
+        transfer_stop_gradient=transfer_stop_gradient,
+        depth=depth,
+        cell=cell,
+        cross_axis=cross_axis,
+        rank=rank,
+        name="partial_sharing")
+
+  def task_states(self, embeddings, training=None):
+    if self.x0_projection is not None:
+      embeddings = self.x0_projection(
+          tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]]))
+    return self.partial_sharing(embeddings, training=training)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "cross_axis": self.cross_axis,
+        "cross_dim": self.cross_dim,
+        "cell": self.cell,
+        "depth": self.depth,
+        "shared_units": self.shared_units,
+        "private_units": self.private_units,
+        "rank": self.rank,
+        "transfer_stop_gradient": self.transfer_stop_gradient,
+    })
+    return config

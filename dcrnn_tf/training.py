@@ -1,0 +1,110 @@
+"""Training: targets per output, the masked (ESMM) loss and metric, compiling a model."""
+
+from typing import Dict, Mapping
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.features import FeatureConfig
+
+MASKED = -1.0  # Target of a row that an output is not scored on.
+
+
+def make_targets(labels: Mapping[str, tf.Tensor],
+                 feature_config: FeatureConfig) -> Dict[str, tf.Tensor]:
+  """Maps label columns to one float32 target per model output.
+
+  A task's target is its label column. For a funnel stage (`funnel_output` set) the
+  label marks the joint event, so it is the target of `funnel_output` on every row,
+  and the stage's own (conditional) target is the same label on rows where the parent's
+  label is 1 and `MASKED` elsewhere.
+
+  Args:
+    labels: Dict from label column to a `[batch]` tensor of 0/1 values.
+    feature_config: The tasks.
+
+  Returns:
+    Dict from output name to a float32 `[batch]` target.
+  """
+  by_task = {task.name: task for task in feature_config.tasks}
+  targets = {}
+  for task in feature_config.tasks:
+    label = tf.cast(labels[task.label], tf.float32)
+    if task.funnel_output:
+      parent_label = tf.cast(labels[by_task[task.depends_on].label], tf.float32)
+      targets[task.name] = tf.where(parent_label > 0, label, MASKED)
+      targets[task.funnel_output] = label
+    else:
+      targets[task.name] = label
+  return targets
+
+
+def loss_weights(feature_config: FeatureConfig) -> Dict[str, float]:
+  """The weight of each output's loss (see `Task.loss_weight`, `masked_loss_weight`)."""
+  weights = {}
+  for task in feature_config.tasks:
+    if task.funnel_output:
+      weights[task.name] = task.masked_loss_weight
+      weights[task.funnel_output] = task.loss_weight
+    else:
+      weights[task.name] = task.loss_weight
+  return weights
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class MaskedBinaryCrossentropy(tf.keras.losses.Loss):
+  """Binary cross-entropy on probabilities that skips rows whose target is `MASKED`.
+
+  With the default reduction the result is the mean over the unmasked rows of the
+  batch (0 when every row is masked): each unmasked row's loss is scaled by
+  `batch / unmasked`, so Keras's mean over the batch becomes the mean over the rows
+  that count.
+
+  Args:
+    epsilon: Probabilities are clipped to `[epsilon, 1 - epsilon]`.
+    **kwargs: Standard loss arguments.
+  """
+
+  def __init__(self, epsilon: float = 1e-7, name: str = "masked_binary_crossentropy",
+               **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.epsilon = float(epsilon)
+
+  def call(self, y_true, y_pred):
+    y_true = tf.reshape(tf.cast(y_true, tf.float32), [-1])
+    y_pred = tf.clip_by_value(tf.reshape(tf.cast(y_pred, tf.float32), [-1]),
+                              self.epsilon, 1.0 - self.epsilon)
+    mask = tf.cast(tf.not_equal(y_true, MASKED), tf.float32)
+    label = y_true * mask
+    losses = -(label * tf.math.log(y_pred) + (1.0 - label) * tf.math.log(1.0 - y_pred))
+    scale = tf.cast(tf.size(mask), tf.float32) / tf.maximum(tf.reduce_sum(mask), 1.0)
+    return losses * mask * scale
+
+  def get_config(self):
+    config = super().get_config()
+    config["epsilon"] = self.epsilon
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class MaskedAUC(tf.keras.metrics.AUC):
+  """`tf.keras.metrics.AUC` over the rows whose target is not `MASKED`."""
+
+  def update_state(self, y_true, y_pred, sample_weight=None):
+    y_true = tf.reshape(tf.cast(y_true, tf.float32), [-1])
+    mask = tf.cast(tf.not_equal(y_true, MASKED), tf.float32)
+    if sample_weight is not None:
+      mask = mask * tf.reshape(tf.cast(sample_weight, tf.float32), [-1])
+    return super().update_state(tf.maximum(y_true, 0.0), tf.reshape(y_pred, [-1]),
+                                sample_weight=mask)
+
+
+def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
+                  learning_rate: float = 1e-3) -> None:
+  """Compiles `model` with Adam, the masked loss on every output and AUC metrics."""
+  outputs = feature_config.output_names
+  model.compile(
+      optimizer=tf.keras.optimizers.Adam(learning_rate),
+      loss={name: MaskedBinaryCrossentropy() for name in outputs},
+      loss_weights=loss_weights(feature_config),
+      metrics={name: [MaskedAUC(name="auc")] for name in outputs})

@@ -1,0 +1,250 @@
+"""Layers: known weights give known outputs; configs round-trip; shapes and options."""
+
+import numpy as np
+import pytest
+
+import dcrnn_tf  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.features import Feature
+from dcrnn_tf.layers import FeatureEncoder, PartialSharing, RNNCross, TaskTransfer, Tower
+
+
+def sigmoid(x):
+  return 1.0 / (1.0 + np.exp(-x))
+
+
+def simple_step(x, h, kernel, recurrent, bias):
+  return np.tanh(x @ kernel + h @ recurrent + bias)
+
+
+def gru_step(x, h, kernel, recurrent, bias):
+  """Keras GRUCell with reset_after=True: bias[0] on inputs, bias[1] on the state."""
+  units = h.shape[-1]
+  xz, xr, xh = np.split(x @ kernel + bias[0], 3, axis=-1)
+  hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=-1)
+  z = sigmoid(xz + hz)
+  r = sigmoid(xr + hr)
+  candidate = np.tanh(xh + r * hh)
+  assert candidate.shape[-1] == units
+  return z * h + (1.0 - z) * candidate
+
+
+def reference_cross(xs, cross_kernel, cross_bias, cell_step, cell_weights, context=None):
+  """h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ c_t], h_{t-1}), h_0 = 0; all states."""
+  h = np.zeros((xs[0].shape[0], cross_kernel.shape[0]))
+  states = []
+  for t, x in enumerate(xs):
+    cell_input = x * (h @ cross_kernel + cross_bias)
+    if context is not None:
+      cell_input = np.concatenate([cell_input, context[:, t]], axis=-1)
+    h = cell_step(cell_input, h, *cell_weights)
+    states.append(h)
+  return np.stack(states, axis=1)
+
+
+def set_random_weights(layer, rng):
+  for weight in layer.weights:
+    weight.assign(rng.normal(scale=0.5, size=weight.shape).astype(np.float32))
+  return [w.numpy() for w in layer.weights]
+
+
+@pytest.mark.parametrize("cell,step", [("simple", simple_step), ("gru", gru_step)])
+def test_rnn_cross_depth_known_weights(cell, step):
+  rng = np.random.default_rng(0)
+  x0 = rng.normal(size=(4, 5)).astype(np.float32)
+  layer = RNNCross(units=3, depth=3, cell=cell, return_sequences=True)
+  layer(x0)
+  set_random_weights(layer, rng)
+  expected = reference_cross(
+      [x0] * 3, layer.cross_kernel.numpy(), layer.cross_bias.numpy(), step,
+      [layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy(), layer.cell.bias.numpy()])
+  np.testing.assert_allclose(layer(x0).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,step", [("simple", simple_step), ("gru", gru_step)])
+def test_rnn_cross_fields_known_weights_with_context(cell, step):
+  rng = np.random.default_rng(1)
+  fields = rng.normal(size=(4, 6, 2)).astype(np.float32)
+  context = rng.normal(size=(4, 6, 3)).astype(np.float32)
+  layer = RNNCross(units=2, cell=cell, cross_axis="fields")
+  layer(fields, context=context)
+  set_random_weights(layer, rng)
+  expected = reference_cross(
+      [fields[:, i] for i in range(6)], layer.cross_kernel.numpy(), layer.cross_bias.numpy(),
+      step, [layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy(),
+             layer.cell.bias.numpy()], context=context)
+  np.testing.assert_allclose(layer(fields, context=context).numpy(), expected[:, -1],
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_rnn_cross_hand_computed_single_unit():
+  # units=1, width 2, simple cell, W = [[1, 2]], b = [1, 1], K = [[1], [1]], R = [[0]].
+  layer = RNNCross(units=1, depth=2, cell="simple")
+  x0 = np.array([[0.5, -0.25]], np.float32)
+  layer(x0)
+  layer.cross_kernel.assign([[1.0, 2.0]])
+  layer.cross_bias.assign([1.0, 1.0])
+  layer.cell.kernel.assign([[1.0], [1.0]])
+  layer.cell.recurrent_kernel.assign([[0.0]])
+  layer.cell.bias.assign([0.0])
+  h1 = np.tanh(0.5 - 0.25)                                # x0 ⊙ b = x0
+  h2 = np.tanh(0.5 * (h1 + 1.0) - 0.25 * (2.0 * h1 + 1.0))
+  np.testing.assert_allclose(layer(x0).numpy(), [[h2]], rtol=1e-6)
+
+
+def test_rnn_cross_low_rank_equals_full_rank_with_product_kernel():
+  rng = np.random.default_rng(2)
+  x0 = rng.normal(size=(4, 6)).astype(np.float32)
+  low = RNNCross(units=4, depth=2, rank=2)
+  full = RNNCross(units=4, depth=2)
+  low(x0)
+  full(x0)
+  set_random_weights(low, rng)
+  full.cross_kernel.assign(low.cross_kernel_u.numpy() @ low.cross_kernel_v.numpy())
+  full.cross_bias.assign(low.cross_bias)
+  for name in ("kernel", "recurrent_kernel", "bias"):
+    getattr(full.cell, name).assign(getattr(low.cell, name))
+  np.testing.assert_allclose(low(x0).numpy(), full(x0).numpy(), rtol=1e-5, atol=1e-6)
+  assert low.count_params() < full.count_params()
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "simple"])
+@pytest.mark.parametrize("axis,shape", [("depth", (3, 7)), ("fields", (3, 5, 4))])
+def test_rnn_cross_shapes(cell, axis, shape):
+  layer = RNNCross(units=6, depth=2, cell=cell, cross_axis=axis, return_sequences=True)
+  steps = 2 if axis == "depth" else shape[1]
+  assert layer(tf.random.normal(shape)).shape == (3, steps, 6)
+
+
+def test_rnn_cross_parameter_count_does_not_grow_with_depth():
+  x0 = tf.random.normal([2, 8])
+  counts = []
+  for depth in (1, 2, 4):
+    layer = RNNCross(units=5, depth=depth)
+    layer(x0)
+    counts.append(layer.count_params())
+  # W (5×8) + b (8) + GRU (3·5·(8+5) + 2·3·5).
+  assert counts == [5 * 8 + 8 + 3 * 5 * 13 + 30] * 3
+
+
+def test_rnn_cross_rejects_bad_arguments():
+  with pytest.raises(ValueError, match="cell"):
+    RNNCross(4, cell="transformer")
+  with pytest.raises(ValueError, match="cross_axis"):
+    RNNCross(4, cross_axis="time")
+  with pytest.raises(ValueError, match="rank 3"):
+    RNNCross(4, cross_axis="fields")(tf.zeros([2, 5]))
+
+
+def test_feature_encoder_known_outputs_and_out_of_vocabulary():
+  encoder = FeatureEncoder([Feature("item", "categorical", 4), Feature("price", "numeric")],
+                           embedding_dim=3)
+  inputs = {"item": tf.constant([0, 3, -1, 4, 10**9], tf.int64),
+            "price": tf.constant([1.0, 2.0, 0.0, -1.0, 0.5])}
+  encoder(inputs)
+  table = np.arange(15, dtype=np.float32).reshape(5, 3)
+  encoder.tables["item"].assign(table)
+  encoder.numeric_kernels["price"].assign([1.0, 2.0, 3.0])
+  encoder.numeric_biases["price"].assign([0.0, 0.5, -1.0])
+  out = encoder(inputs).numpy()
+  assert out.shape == (5, 2, 3)
+  np.testing.assert_array_equal(out[:, 0], table[[0, 3, 4, 4, 4]])  # row 4 = out of vocabulary
+  price = np.array([1.0, 2.0, 0.0, -1.0, 0.5])[:, None]
+  np.testing.assert_allclose(out[:, 1], price * [1.0, 2.0, 3.0] + [0.0, 0.5, -1.0])
+
+
+def test_feature_encoder_embedding_tables_are_initialized_independently():
+  encoder = FeatureEncoder([Feature("a", "categorical", 30), Feature("b", "categorical", 30)])
+  encoder({"a": tf.constant([0]), "b": tf.constant([0])})
+  assert not np.allclose(encoder.tables["a"].numpy(), encoder.tables["b"].numpy())
+
+
+def test_feature_encoder_names_missing_inputs():
+  encoder = FeatureEncoder([Feature("a", "categorical", 3), Feature("b", "numeric")])
+  with pytest.raises(KeyError, match="'b'"):
+    encoder({"a": tf.constant([0])})
+
+
+def test_task_transfer_known_output_and_stop_gradient():
+  parent = tf.constant([[1.0, -2.0]])
+  for stop in (False, True):
+    transfer = TaskTransfer(units=1, stop_gradient=stop, activation="linear")
+    transfer(parent)
+    transfer.kernel.assign([[2.0], [0.5]])
+    transfer.bias.assign([0.25])
+    with tf.GradientTape() as tape:
+      tape.watch(parent)
+      out = transfer(parent)
+    np.testing.assert_allclose(out.numpy(), [[2.0 - 1.0 + 0.25]])
+    gradient = tape.gradient(out, parent)
+    if stop:
+      assert gradient is None
+    else:
+      np.testing.assert_allclose(gradient.numpy(), [[2.0, 0.5]])
+
+
+def test_tower_known_output_and_shape():
+  tower = Tower(hidden_units=())
+  x = tf.constant([[1.0, 2.0], [0.0, -1.0]])
+  tower(x)
+  tower.logit.kernel.assign([[0.5], [-1.0]])
+  tower.logit.bias.assign([0.1])
+  np.testing.assert_allclose(tower(x).numpy(), sigmoid(np.array([-1.4, 1.1])), rtol=1e-6)
+  assert Tower((8, 4), dropout=0.5)(tf.random.normal([6, 3]), training=True).shape == (6,)
+
+
+def test_partial_sharing_extremes():
+  x0 = tf.random.normal([4, 10])
+  hard = PartialSharing(["a", "b"], shared_units=6, private_units=0)
+  states = hard(x0)
+  assert states["a"].shape == (4, 6)
+  np.testing.assert_array_equal(states["a"].numpy(), states["b"].numpy())
+
+  separate = PartialSharing(["a", "b"], shared_units=0, private_units=5)
+  with tf.GradientTape() as tape:
+    states = separate(x0)
+  assert states["a"].shape == (4, 5)
+  grads = tape.gradient(states["a"], separate.private_crosses["b"].trainable_weights)
+  assert all(g is None for g in grads)  # task a does not touch task b's parameters
+
+  with pytest.raises(ValueError, match="not both 0"):
+    PartialSharing(["a"], shared_units=0, private_units=0)
+
+
+def test_partial_sharing_transfer_reads_parent_state():
+  x0 = tf.random.normal([4, 10])
+  block = PartialSharing(["ctr", "cvr"], shared_units=6, private_units=3,
+                         depends_on={"cvr": "ctr"})
+  with tf.GradientTape(persistent=True) as tape:
+    states = block(x0)
+  assert states["cvr"].shape == (4, 9)
+  parent_weights = block.private_crosses["ctr"].trainable_weights
+  assert all(g is not None for g in tape.gradient(states["cvr"], parent_weights))
+  assert all(g is None for g in tape.gradient(states["ctr"],
+                                              block.private_crosses["cvr"].trainable_weights))
+  with pytest.raises(ValueError, match="earlier task"):
+    PartialSharing(["cvr", "ctr"], depends_on={"cvr": "ctr"})
+
+
+@pytest.mark.parametrize("layer,inputs", [
+    (RNNCross(4, depth=2, cell="lstm", cross_axis="depth", rank=2,
+              kernel_regularizer="l2"), tf.random.normal([2, 6])),
+    (FeatureEncoder([Feature("a", "categorical", 5), Feature("b", "numeric")], 4),
+     {"a": tf.constant([1, 2]), "b": tf.constant([0.5, 1.0])}),
+    (TaskTransfer(3, stop_gradient=True, activation="relu"), tf.random.normal([2, 4])),
+    (Tower((5,), activation="tanh", dropout=0.2), tf.random.normal([2, 4])),
+    (PartialSharing(["a", "b"], 4, 2, depends_on={"b": "a"}, transfer_stop_gradient=True,
+                    depth=2, cell="simple", cross_axis="fields", rank=1),
+     tf.random.normal([2, 3, 4])),
+])
+def test_get_config_round_trip(layer, inputs):
+  config = layer.get_config()
+  clone = type(layer).from_config(config)
+  assert clone.get_config() == config
+  restored = tf.keras.layers.deserialize(tf.keras.layers.serialize(layer))
+  assert type(restored) is type(layer) and restored.get_config() == config
+  layer(inputs)
+  clone(inputs)
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(tf.nest.flatten(clone(inputs)), tf.nest.flatten(layer(inputs)))
