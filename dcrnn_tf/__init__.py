@@ -6,6 +6,8 @@ Keras 3.
 """
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+from dcrnn_tf import evaluation
+from dcrnn_tf import training
 from dcrnn_tf.features import Feature, FeatureConfig, Task
 from dcrnn_tf.layers import FeatureEncoder, PartialSharing, RNNCross, TaskTransfer, Tower
 from dcrnn_tf.models import DCRNN, MultiTaskModel, build_model

@@ -16,7 +16,9 @@ class DCRNN(MultiTaskModel):
   Field embeddings → (`cross_axis="depth"`: flatten and a linear map to `cross_dim`
   features `x0`; `"fields"`: the field sequence itself) → `PartialSharing` (shared and
   private `RNNCross` cells, task transfer along `depends_on`) → one `Tower` per task.
-  For a funnel task the model also outputs `p(parent) * p(task)`.
+  For a funnel task the model also outputs `p(parent) * p(task)`. A subclass may set
+  `partial_sharing_class` to a `PartialSharing` subclass (see
+  `examples/custom_layer.py`).
 
   Example:
 
@@ -41,6 +43,8 @@ class DCRNN(MultiTaskModel):
     dropout: Dropout rate in the towers.
     **kwargs: Standard model arguments.
   """
+
+  partial_sharing_class = PartialSharing
 
   def __init__(self,
                feature_config,
@@ -68,7 +72,7 @@ class DCRNN(MultiTaskModel):
     self.transfer_stop_gradient = bool(transfer_stop_gradient)
     self.x0_projection = (tf.keras.layers.Dense(self.cross_dim, name="x0_projection")
                           if cross_axis == "depth" else None)
-    self.partial_sharing = PartialSharing(
+    self.partial_sharing = self.partial_sharing_class(
         self.task_names,
         shared_units=shared_units,
         private_units=private_units,

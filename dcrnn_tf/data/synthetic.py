@@ -1,0 +1,389 @@
+"""Synthetic click → conversion data with a known hidden structure: the default data set.
+
+A row is an impression: categorical fields ``c0..c{k-1}`` (int64 ids, Zipf-like
+frequencies, vocabularies from 10 to ``max_vocab_size`` ids), numeric fields
+``n0..n{m-1}`` (float32; even fields normal, odd fields log-normal, hence positive and
+skewed), and the labels ``click`` and ``conversion`` (int64 0/1; a conversion only
+ever follows a click).
+
+The labels come from a hidden model (a `Structure`, drawn from a seed). Every
+informative categorical field has a latent vector per id and every informative
+numeric field a latent direction (fields with larger vocabularies get weaker latents,
+as their many rare ids are hard to learn); their sum is a latent ``z`` shared by both
+tasks::
+
+  z = sum_j E_j[c_j] + sum_i x_i w_i                      (x_i: standardized n_i)
+  logit p(click)                = a . z + cross_click      + bias_click
+  logit p(conversion | click)   = b . z + cross_conversion + bias_conversion
+
+The directions ``a`` and ``b`` are partly aligned (the tasks are related) and each task
+has its own crosses: the dot product of two categorical fields' latents, and one
+categorical field's projected latent times a numeric value (so a feature-crossing model
+has something to find). Noise fields (`Structure.noise_columns`) enter nothing. The
+biases are set so that about 4% of impressions are clicked and about 10% of clicks
+convert. The true probabilities (`Structure.probabilities`) rank clicks with an AUC of
+about 0.78 and conversions (over all rows) with about 0.82.
+
+Splits (``train``, ``eval``, ``test``) of one seed are independent rows drawn from the
+same structure.
+"""
+
+import dataclasses
+import functools
+import os
+import shutil
+import tempfile
+import time
+from typing import Tuple
+
+from absl import logging
+import numpy as np
+import pandas as pd
+
+from dcrnn_tf.data import pipeline
+from dcrnn_tf.features import CATEGORICAL, NUMERIC, Feature, FeatureConfig, Task
+
+SPLITS = ("train", "eval", "test")
+CONFIG_FILE = "feature_config.json"
+CLICK_RATE = 0.04
+CONVERSION_RATE = 0.10  # Of clicks.
+LATENT_DIM = 4
+_MIN_VOCAB_SIZE = 10
+_ZIPF_EXPONENT = 1.1
+_NUMERIC_SCALE = 2.0  # Of the numeric latents against those of a 10-id field.
+_CALIBRATION_ROWS = 100_000
+_DIRECTION_COSINE = 0.7  # Between the click and the conversion directions a and b.
+# Variance shares of a task's logit: shared latent, categorical cross, numeric cross.
+_SHARES = np.array([0.5, 0.25, 0.25])
+_CLICK_LOGIT_STD = 1.1
+_CONVERSION_LOGIT_STD = 0.6
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Head:
+  """The hidden logit of one task.
+
+  Attributes:
+    direction: [LATENT_DIM] direction read from the shared latent.
+    pair: Categorical fields whose latents' dot product is the first cross.
+    field_by_value: (categorical field, numeric field) of the second cross.
+    projection: [LATENT_DIM] projection of that categorical field's latent.
+    weights: Weights of (shared latent, first cross, second cross).
+    bias: Logit bias.
+  """
+
+  direction: np.ndarray
+  pair: Tuple[int, int]
+  field_by_value: Tuple[int, int]
+  projection: np.ndarray
+  weights: np.ndarray = dataclasses.field(default_factory=lambda: np.ones(3))
+  bias: float = 0.0
+
+  def components(self, latents, ids, values, z) -> np.ndarray:
+    """[rows, 3] unweighted terms of the logit."""
+    p, q = self.pair
+    field, numeric = self.field_by_value
+    return np.stack([
+        z @ self.direction,
+        np.sum(latents[p][ids[p]] * latents[q][ids[q]], axis=1),
+        latents[field][ids[field]] @ self.projection * values[:, numeric],
+    ], axis=1)
+
+  def logits(self, latents, ids, values, z) -> np.ndarray:
+    return self.components(latents, ids, values, z) @ self.weights + self.bias
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Structure:
+  """The hidden model of one synthetic data set; build it with `make_structure`.
+
+  Attributes:
+    seed: The seed it was drawn from; rows are drawn from seeds derived from it.
+    vocab_sizes: Vocabulary size of each categorical field.
+    id_probabilities: Per categorical field, the probability of each id.
+    latents: Per categorical field, [vocab_size, LATENT_DIM] latent vectors (zero for
+      noise fields).
+    log_normal: Per numeric field, whether it is log-normal (else normal).
+    numeric_mean: Per numeric field, the mean (of the log for log-normal fields).
+    numeric_std: Per numeric field, the standard deviation (of the log likewise).
+    numeric_latents: [num_numeric, LATENT_DIM] latent directions (zero for noise).
+    noise_columns: Columns that do not influence the labels.
+    click: Hidden logit of p(click).
+    conversion: Hidden logit of p(conversion | click).
+  """
+
+  seed: int
+  vocab_sizes: Tuple[int, ...]
+  id_probabilities: Tuple[np.ndarray, ...]
+  latents: Tuple[np.ndarray, ...]
+  log_normal: np.ndarray
+  numeric_mean: np.ndarray
+  numeric_std: np.ndarray
+  numeric_latents: np.ndarray
+  noise_columns: Tuple[str, ...]
+  click: _Head
+  conversion: _Head
+
+  def feature_config(self) -> FeatureConfig:
+    """The feature config of the generated columns and the click → conversion tasks."""
+    features = [Feature(f"c{j}", CATEGORICAL, vocab_size=v)
+                for j, v in enumerate(self.vocab_sizes)]
+    features += [Feature(f"n{i}", NUMERIC) for i in range(len(self.log_normal))]
+    return FeatureConfig(
+        features=features,
+        labels=("click", "conversion"),
+        tasks=(Task("ctr", "click"),
+               Task("cvr", "conversion", depends_on="ctr", funnel_output="ctcvr")))
+
+  def sample(self, rows: int, split: str = "train") -> pd.DataFrame:
+    """Draws rows of a split: features, then the labels ``click``, ``conversion``."""
+    if split not in SPLITS:
+      raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
+    rng = np.random.default_rng([self.seed, 1 + SPLITS.index(split)])
+    frame = _draw_features(self, rng, rows)
+    probabilities = self.probabilities(frame)
+    click = rng.random(rows) < probabilities["click"].to_numpy()
+    converted = rng.random(rows) < probabilities["conversion_given_click"].to_numpy()
+    frame["click"] = click.astype(np.int64)
+    frame["conversion"] = (click & converted).astype(np.int64)
+    return frame
+
+  def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
+    """The true label probabilities of rows (the Bayes-optimal predictions).
+
+    Args:
+      frame: Rows with the feature columns, as `sample` returns them.
+
+    Returns:
+      A frame with columns ``click``, ``conversion_given_click`` and ``conversion``
+      (= p(click) * p(conversion | click)).
+    """
+    z, ids, values = _latent(self, frame)
+    click = _sigmoid(self.click.logits(self.latents, ids, values, z))
+    conversion = _sigmoid(self.conversion.logits(self.latents, ids, values, z))
+    return pd.DataFrame({"click": click, "conversion_given_click": conversion,
+                         "conversion": click * conversion}, index=frame.index)
+
+
+@functools.lru_cache(maxsize=8)
+def make_structure(seed: int = 0,
+                   *,
+                   num_categorical: int = 12,
+                   num_numeric: int = 6,
+                   num_noise_categorical: int = 3,
+                   num_noise_numeric: int = 2,
+                   max_vocab_size: int = 1000) -> Structure:
+  """Draws the hidden model of a synthetic data set (deterministic in its arguments).
+
+  Args:
+    seed: Seed of the structure (and, derived from it, of the rows of each split).
+    num_categorical: Categorical fields ``c0..``.
+    num_numeric: Numeric fields ``n0..``.
+    num_noise_categorical: How many categorical fields are noise.
+    num_noise_numeric: How many numeric fields are noise.
+    max_vocab_size: Largest vocabulary; the vocabularies are spaced geometrically from
+      10 to this, in a random order.
+
+  Returns:
+    The structure, calibrated to the click and conversion rates.
+  """
+  if num_categorical - num_noise_categorical < 2 or num_noise_categorical < 0:
+    raise ValueError("Need at least 2 informative categorical fields, got "
+                     f"{num_categorical} fields of which {num_noise_categorical} noise.")
+  if num_numeric - num_noise_numeric < 1 or num_noise_numeric < 0:
+    raise ValueError("Need at least 1 informative numeric field, got "
+                     f"{num_numeric} fields of which {num_noise_numeric} noise.")
+  if max_vocab_size < _MIN_VOCAB_SIZE:
+    raise ValueError(f"max_vocab_size must be >= {_MIN_VOCAB_SIZE}, got {max_vocab_size}.")
+  rng = np.random.default_rng([seed, 0])
+  vocab_sizes = rng.permutation(
+      np.round(np.geomspace(_MIN_VOCAB_SIZE, max_vocab_size, num_categorical)).astype(int))
+  noise_categorical = set(rng.choice(num_categorical, num_noise_categorical, replace=False))
+  noise_numeric = set(rng.choice(num_numeric, num_noise_numeric, replace=False))
+  id_probabilities, latents = [], []
+  for j, vocab_size in enumerate(vocab_sizes):
+    zipf = 1.0 / np.arange(1, vocab_size + 1) ** _ZIPF_EXPONENT
+    id_probabilities.append(rng.permutation(zipf / zipf.sum()))
+    # Larger vocabularies get weaker latents: their many rare ids are hard to learn.
+    scale = 0.0 if j in noise_categorical else (_MIN_VOCAB_SIZE / vocab_size) ** 0.25
+    latents.append(rng.normal(0.0, scale * LATENT_DIM ** -0.5, (vocab_size, LATENT_DIM)))
+  numeric_latents = rng.normal(0.0, _NUMERIC_SCALE * LATENT_DIM ** -0.5,
+                               (num_numeric, LATENT_DIM))
+  numeric_latents[sorted(noise_numeric)] = 0.0
+  orthonormal, _ = np.linalg.qr(rng.standard_normal((LATENT_DIM, 2)))
+  click_direction = orthonormal[:, 0]
+  conversion_direction = (_DIRECTION_COSINE * orthonormal[:, 0]
+                          + np.sqrt(1 - _DIRECTION_COSINE ** 2) * orthonormal[:, 1])
+  informative = sorted(set(range(num_categorical)) - noise_categorical)
+  informative_numeric = sorted(set(range(num_numeric)) - noise_numeric)
+
+  def head(direction):
+    return _Head(direction=direction,
+                 pair=tuple(int(j) for j in rng.choice(informative, 2, replace=False)),
+                 field_by_value=(int(rng.choice(informative)),
+                                 int(rng.choice(informative_numeric))),
+                 projection=rng.standard_normal(LATENT_DIM))
+
+  structure = Structure(
+      seed=seed,
+      vocab_sizes=tuple(int(v) for v in vocab_sizes),
+      id_probabilities=tuple(id_probabilities),
+      latents=tuple(latents),
+      log_normal=np.arange(num_numeric) % 2 == 1,
+      numeric_mean=rng.uniform(-1.0, 1.0, num_numeric),
+      numeric_std=rng.uniform(0.5, 1.0, num_numeric),
+      numeric_latents=numeric_latents,
+      noise_columns=tuple([f"c{j}" for j in sorted(noise_categorical)]
+                          + [f"n{i}" for i in sorted(noise_numeric)]),
+      click=head(click_direction),
+      conversion=head(conversion_direction))
+  return _calibrate(structure, _draw_features(structure, rng, _CALIBRATION_ROWS))
+
+
+def generate(rows: int, seed: int = 0, split: str = "train", **structure_kwargs) -> pd.DataFrame:
+  """Draws rows of the synthetic data set.
+
+  Args:
+    rows: Number of rows.
+    seed: Seed of the data set: same seed and split, same rows.
+    split: ``"train"``, ``"eval"`` or ``"test"``: independent rows, one hidden structure.
+    **structure_kwargs: Keyword arguments of `make_structure` (field counts, noise
+      fields, vocabulary size).
+
+  Returns:
+    Columns ``c*`` (int64), ``n*`` (float32), ``click``, ``conversion`` (int64 0/1).
+  """
+  return make_structure(seed, **structure_kwargs).sample(rows, split)
+
+
+def feature_config(seed: int = 0, **structure_kwargs) -> FeatureConfig:
+  """The feature config of `generate`'s columns (vocabulary sizes depend on the seed)."""
+  return make_structure(seed, **structure_kwargs).feature_config()
+
+
+def write_dataset(out_dir: str,
+                  train_rows: int = 200_000,
+                  eval_rows: int = 50_000,
+                  seed: int = 0,
+                  **structure_kwargs) -> FeatureConfig:
+  """Writes the train and eval splits as CSV and GZIP TFRecord, and the feature config.
+
+  Writes ``train.csv``, ``eval.csv``, ``train.tfrecord.gz``, ``eval.tfrecord.gz`` and
+  ``feature_config.json`` into ``out_dir``. The files are written aside and moved in
+  with the config last, so a present config marks a complete data set.
+
+  Args:
+    out_dir: Output directory (created if missing).
+    train_rows: Rows of the train split.
+    eval_rows: Rows of the eval split.
+    seed: Seed of the data set.
+    **structure_kwargs: Keyword arguments of `make_structure`.
+
+  Returns:
+    The feature config.
+  """
+  start = time.time()
+  structure = make_structure(seed, **structure_kwargs)
+  config = structure.feature_config()
+  os.makedirs(out_dir, exist_ok=True)
+  config_path = os.path.join(out_dir, CONFIG_FILE)
+  if os.path.exists(config_path):
+    os.remove(config_path)
+  staging = tempfile.mkdtemp(prefix=".partial-", dir=out_dir)
+  try:
+    for split, rows in (("train", train_rows), ("eval", eval_rows)):
+      frame = structure.sample(rows, split)
+      pipeline.write_csv(frame, os.path.join(staging, f"{split}.csv"))
+      pipeline.write_tfrecord(frame, os.path.join(staging, f"{split}.tfrecord.gz"), config)
+      logging.info("Wrote %d %s rows.", rows, split)
+    config.save(os.path.join(staging, CONFIG_FILE))
+    for name in sorted(os.listdir(staging), key=lambda n: n == CONFIG_FILE):
+      os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+  logging.info("Wrote the synthetic data set to %s in %.1f s.", out_dir, time.time() - start)
+  return config
+
+
+def ensure_dataset(out_dir: str, **kwargs) -> FeatureConfig:
+  """Returns the config of the data set in ``out_dir``, writing it first if missing.
+
+  Args:
+    out_dir: Directory of the data set.
+    **kwargs: Arguments of `write_dataset`; used only when the data set is missing.
+
+  Returns:
+    The feature config.
+  """
+  config_path = os.path.join(out_dir, CONFIG_FILE)
+  if os.path.exists(config_path):
+    logging.info("Using the synthetic data set in %s.", out_dir)
+    return FeatureConfig.load(config_path)
+  return write_dataset(out_dir, **kwargs)
+
+
+def _calibrate(structure: Structure, frame: pd.DataFrame) -> Structure:
+  """Sets the heads' weights and biases from a sample of features.
+
+  Each logit term is scaled to its variance share, the logit to its standard
+  deviation, and the biases to the click rate and the conversion rate of clicks.
+  """
+  z, ids, values = _latent(structure, frame)
+
+  def scaled(head, logit_std):
+    components = head.components(structure.latents, ids, values, z)
+    weights = np.sqrt(_SHARES) / components.std(axis=0)
+    weights *= logit_std / (components @ weights).std()
+    return components @ weights, weights
+
+  click_logits, click_weights = scaled(structure.click, _CLICK_LOGIT_STD)
+  click_bias = _solve_bias(click_logits, np.ones_like(click_logits), CLICK_RATE)
+  conversion_logits, conversion_weights = scaled(structure.conversion, _CONVERSION_LOGIT_STD)
+  conversion_bias = _solve_bias(conversion_logits, _sigmoid(click_logits + click_bias),
+                                CONVERSION_RATE)
+  return dataclasses.replace(
+      structure,
+      click=dataclasses.replace(structure.click, weights=click_weights, bias=click_bias),
+      conversion=dataclasses.replace(structure.conversion, weights=conversion_weights,
+                                     bias=conversion_bias))
+
+
+def _draw_features(structure: Structure, rng: np.random.Generator, rows: int) -> pd.DataFrame:
+  columns = {}
+  for j, probabilities in enumerate(structure.id_probabilities):
+    columns[f"c{j}"] = rng.choice(len(probabilities), size=rows, p=probabilities)
+  normal = structure.numeric_mean + structure.numeric_std * rng.standard_normal(
+      (rows, len(structure.log_normal)))
+  values = np.where(structure.log_normal, np.exp(normal), normal).astype(np.float32)
+  for i in range(values.shape[1]):
+    columns[f"n{i}"] = values[:, i]
+  return pd.DataFrame(columns)
+
+
+def _latent(structure: Structure, frame: pd.DataFrame):
+  """The shared latent z, the ids and the standardized numeric values of rows."""
+  ids = [frame[f"c{j}"].to_numpy() for j in range(len(structure.latents))]
+  raw = frame[[f"n{i}" for i in range(len(structure.log_normal))]].to_numpy(np.float64)
+  logs = np.log(np.where(structure.log_normal, raw, 1.0))
+  values = ((np.where(structure.log_normal, logs, raw) - structure.numeric_mean)
+            / structure.numeric_std)
+  z = values @ structure.numeric_latents
+  for latent, field_ids in zip(structure.latents, ids):
+    z = z + latent[field_ids]
+  return z, ids, values
+
+
+def _solve_bias(logits: np.ndarray, weights: np.ndarray, rate: float) -> float:
+  """The bias b such that the weighted mean of sigmoid(logits + b) is ``rate``."""
+  low, high = -30.0, 30.0
+  for _ in range(60):
+    middle = (low + high) / 2
+    if np.average(_sigmoid(logits + middle), weights=weights) < rate:
+      low = middle
+    else:
+      high = middle
+  return (low + high) / 2
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+  return 1.0 / (1.0 + np.exp(-x))

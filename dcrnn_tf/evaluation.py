@@ -1,0 +1,73 @@
+"""Exact evaluation metrics (AUC, log loss) per model output over a whole data set."""
+
+from typing import Dict
+
+import numpy as np
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.training import MASKED, make_targets
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+  """Area under the ROC curve (ties count one half); NaN if one class is absent."""
+  labels = np.asarray(labels, dtype=bool).ravel()
+  scores = np.asarray(scores, dtype=np.float64).ravel()
+  positives = int(labels.sum())
+  negatives = labels.size - positives
+  if positives == 0 or negatives == 0:
+    return float("nan")
+  order = np.argsort(scores, kind="mergesort")
+  sorted_scores = scores[order]
+  ranks = np.empty(scores.size, dtype=np.float64)
+  # Average rank (1-based) of each group of tied scores.
+  starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
+  ends = np.r_[starts[1:], scores.size]
+  ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+  rank_sum = ranks[labels].sum()
+  return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
+
+
+def log_loss(labels: np.ndarray, probabilities: np.ndarray, epsilon: float = 1e-7) -> float:
+  """Mean binary cross-entropy."""
+  labels = np.asarray(labels, dtype=np.float64).ravel()
+  p = np.clip(np.asarray(probabilities, dtype=np.float64).ravel(), epsilon, 1.0 - epsilon)
+  return float(-np.mean(labels * np.log(p) + (1.0 - labels) * np.log(1.0 - p)))
+
+
+def evaluate(model: tf.keras.Model, dataset: tf.data.Dataset,
+             feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
+  """AUC, log loss and row count of every output over `dataset`.
+
+  Args:
+    model: A model returning a dict of probabilities keyed by output name.
+    dataset: Finite dataset of `(features, labels)` batches (labels by column).
+    feature_config: Tasks and funnel outputs.
+
+  Returns:
+    `{output: {"auc": float, "logloss": float, "count": int}}`; a funnel stage is
+    scored on the rows where its parent's label is 1.
+  """
+  predict = tf.function(lambda features: model(features, training=False))
+  targets = {name: [] for name in feature_config.output_names}
+  predictions = {name: [] for name in feature_config.output_names}
+  for features, labels in dataset:
+    outputs = predict(features)
+    for name, target in make_targets(labels, feature_config).items():
+      targets[name].append(target.numpy())
+      predictions[name].append(outputs[name].numpy())
+  results = {}
+  for name in feature_config.output_names:
+    if not targets[name]:
+      raise ValueError("evaluate: the dataset is empty.")
+    target = np.concatenate(targets[name])
+    prediction = np.concatenate(predictions[name])
+    scored = target != MASKED
+    results[name] = {
+        "auc": roc_auc(target[scored], prediction[scored]),
+        "logloss": log_loss(target[scored], prediction[scored]),
+        "count": int(scored.sum()),
+    }
+  return results
