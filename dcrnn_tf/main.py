@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
-from dcrnn_tf import models
+from dcrnn_tf import model_flags
+from dcrnn_tf import trainer
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import synthetic
-from dcrnn_tf.features import CATEGORICAL, FeatureConfig
+from dcrnn_tf.features import FeatureConfig
 
 FLAGS = flags.FLAGS
 
@@ -65,41 +66,9 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a line "
                      "per epoch.")
 
-flags.DEFINE_enum("model", "dcrnn", sorted(models.MODELS), "Model architecture.")
-flags.DEFINE_integer("embedding_dim", 8, "Field embedding size.")
-flags.DEFINE_enum("cross_axis", "depth", ["depth", "fields"],
-                  "RNN cross over depth (one vector, --depth steps) or over the fields.")
-flags.DEFINE_integer("cross_dim", 64, "Width of x0 for --cross_axis=depth.")
-flags.DEFINE_enum("cell", "gru", ["gru", "lstm", "simple"], "Recurrent cell.")
-flags.DEFINE_integer("depth", 3, "Cross steps for --cross_axis=depth.")
-flags.DEFINE_integer("shared_units", 64, "Shared state width (0: one model per task).")
-flags.DEFINE_integer("private_units", 16, "Private state width per task (0: hard sharing).")
-flags.DEFINE_integer("rank", 0, "Rank of the low-rank cross weights (0: full rank).")
-flags.DEFINE_bool("transfer_stop_gradient", False,
-                  "Task transfer blocks gradients into the parent task.")
-flags.DEFINE_list("tower_units", ["64", "32"], "Hidden widths of each task's tower.")
-flags.DEFINE_float("dropout", 0.0, "Dropout rate in the towers.")
-
 MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
-TRAINING_LOG = "training_log.csv"
-
-
-def model_options_from_flags() -> Dict[str, Any]:
-  return {
-      "embedding_dim": FLAGS.embedding_dim,
-      "cross_axis": FLAGS.cross_axis,
-      "cross_dim": FLAGS.cross_dim,
-      "cell": FLAGS.cell,
-      "depth": FLAGS.depth,
-      "shared_units": FLAGS.shared_units,
-      "private_units": FLAGS.private_units,
-      "rank": FLAGS.rank or None,
-      "transfer_stop_gradient": FLAGS.transfer_stop_gradient,
-      "tower_units": [int(u) for u in FLAGS.tower_units],
-      "dropout": FLAGS.dropout,
-  }
 
 
 def data_path(flag_value: Optional[str], name: str) -> str:
@@ -124,15 +93,10 @@ def make_dataset(path: str, feature_config: FeatureConfig, training_data: bool,
       seed=FLAGS.seed, with_labels=with_labels, transform=transform)
 
 
-def dummy_features(feature_config: FeatureConfig) -> Dict[str, tf.Tensor]:
-  return {f.name: tf.zeros([1], tf.int64 if f.type == CATEGORICAL else tf.float32)
-          for f in feature_config.features}
-
-
 def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
   """The model's name and options; a `--model_dir` keeps the ones it was trained with."""
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
-  wanted = {"model": FLAGS.model, "options": model_options_from_flags()}
+  wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
   if FLAGS.mode != "train":
     if not os.path.exists(path):
       raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
@@ -154,58 +118,6 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
       json.dump(wanted, f, indent=2)
     feature_config.save(os.path.join(FLAGS.model_dir, FEATURE_CONFIG))
   return wanted
-
-
-class _EpochCheckpoint(tf.keras.callbacks.Callback):
-  """Saves model, optimizer and epoch count at the end of each epoch."""
-
-  def __init__(self, checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager):
-    super().__init__()
-    self.checkpoint = checkpoint
-    self.manager = manager
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.checkpoint.epoch.assign(epoch + 1)
-    path = self.manager.save(checkpoint_number=epoch + 1)
-    logging.info("Saved checkpoint %s", path)
-
-
-def restore(feature_config: FeatureConfig, config: Dict[str, Any]):
-  """Builds the model and restores its latest checkpoint; returns (model, ckpt, manager)."""
-  model = models.build_model(config["model"], feature_config, **config["options"])
-  training.compile_model(model, feature_config, FLAGS.learning_rate)
-  model(dummy_features(feature_config))
-  model.optimizer.build(model.trainable_variables)
-  checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                                   epoch=tf.Variable(0, dtype=tf.int64))
-  manager = tf.train.CheckpointManager(checkpoint, os.path.join(FLAGS.model_dir, "checkpoints"),
-                                       max_to_keep=FLAGS.keep_checkpoints)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-  elif FLAGS.mode != "train":
-    raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
-  return model, checkpoint, manager
-
-
-def train(model, checkpoint, manager, feature_config: FeatureConfig) -> None:
-  start_epoch = int(checkpoint.epoch.numpy())
-  if start_epoch:
-    logging.info("Resuming from %s (epoch %d of %d).", manager.latest_checkpoint,
-                 start_epoch, FLAGS.epochs)
-  if start_epoch >= FLAGS.epochs:
-    logging.info("Already trained for %d epochs; nothing to train.", start_epoch)
-    return
-  model.fit(
-      make_dataset(data_path(FLAGS.train_path, "train_path"), feature_config,
-                   training_data=True),
-      validation_data=make_dataset(data_path(FLAGS.eval_path, "eval_path"), feature_config,
-                                   training_data=True, shuffle=False),
-      epochs=FLAGS.epochs,
-      initial_epoch=start_epoch,
-      callbacks=[_EpochCheckpoint(checkpoint, manager),
-                 tf.keras.callbacks.CSVLogger(os.path.join(FLAGS.model_dir, TRAINING_LOG),
-                                              append=True)],
-      verbose=FLAGS.verbose)
 
 
 def evaluate(model, feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
@@ -250,9 +162,18 @@ def main(argv):
   else:
     feature_config = FeatureConfig.load(os.path.join(FLAGS.model_dir, FEATURE_CONFIG))
   config = run_config(feature_config)
-  model, checkpoint, manager = restore(feature_config, config)
+  run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
+                        FLAGS.learning_rate, FLAGS.keep_checkpoints)
+  if FLAGS.mode != "train" and not run.has_checkpoint:
+    raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
+  model = run.model
   if FLAGS.mode == "train":
-    train(model, checkpoint, manager, feature_config)
+    run.fit(make_dataset(data_path(FLAGS.train_path, "train_path"), feature_config,
+                         training_data=True),
+            FLAGS.epochs,
+            validation_data=make_dataset(data_path(FLAGS.eval_path, "eval_path"),
+                                         feature_config, training_data=True, shuffle=False),
+            verbose=FLAGS.verbose)
   if FLAGS.mode in ("train", "evaluate"):
     evaluate(model, feature_config)
   if FLAGS.mode in ("train", "export"):
