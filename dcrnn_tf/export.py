@@ -8,8 +8,8 @@ from typing import Dict, Optional
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.data.pipeline import example_feature_spec
-from dcrnn_tf.features import CATEGORICAL, FeatureConfig
+from dcrnn_tf.data.pipeline import example_feature_spec, feature_tensor_specs
+from dcrnn_tf.features import FeatureConfig
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_FEATURES = "predict_features"
@@ -42,15 +42,11 @@ def serving_functions(model: tf.keras.Model,
   def from_features(**features):
     return predict(features)
 
-  feature_specs = {
-      f.name: tf.TensorSpec([None], tf.int64 if f.type == CATEGORICAL else tf.float32,
-                            name=f.name)
-      for f in feature_config.features
-  }
   return {
       SERVING_DEFAULT: from_examples.get_concrete_function(
           tf.TensorSpec([None], tf.string, name="examples")),
-      PREDICT_FEATURES: from_features.get_concrete_function(**feature_specs),
+      PREDICT_FEATURES: from_features.get_concrete_function(
+          **feature_tensor_specs(feature_config)),
   }
 
 

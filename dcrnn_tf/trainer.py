@@ -1,7 +1,7 @@
 """Building, restoring and training a model with checkpoints in a model directory."""
 
 import os
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 from absl import logging
 
@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from dcrnn_tf import models
 from dcrnn_tf import training
-from dcrnn_tf.features import CATEGORICAL, FeatureConfig
+from dcrnn_tf.data import pipeline
+from dcrnn_tf.features import FeatureConfig
 
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.csv"
@@ -18,8 +19,8 @@ TRAINING_LOG = "training_log.csv"
 
 def dummy_features(feature_config: FeatureConfig) -> Dict[str, tf.Tensor]:
   """One row of zeros per feature, to create a model's weights."""
-  return {f.name: tf.zeros([1], tf.int64 if f.type == CATEGORICAL else tf.float32)
-          for f in feature_config.features}
+  return {name: tf.zeros([1], spec.dtype)
+          for name, spec in pipeline.feature_tensor_specs(feature_config).items()}
 
 
 class EpochCheckpoint(tf.keras.callbacks.Callback):

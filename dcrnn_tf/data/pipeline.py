@@ -58,6 +58,13 @@ def example_feature_spec(config: FeatureConfig,
   return spec
 
 
+def feature_tensor_specs(config: FeatureConfig) -> Dict[str, tf.TensorSpec]:
+  """The `[batch]` tensor spec of every feature as the model takes it, in config order."""
+  return {f.name: tf.TensorSpec([None], tf.int64 if f.type == CATEGORICAL else tf.float32,
+                                name=f.name)
+          for f in config.features}
+
+
 def list_files(file_pattern: str) -> List[str]:
   """The sorted files matching a glob or a comma-separated list of globs.
 
