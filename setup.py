@@ -15,9 +15,13 @@ setuptools.setup(
         "tensorflow==2.21.0",
         "tf-keras==2.21.0",
         "tensorflow-recommenders==0.7.7",
+        "tensorflow-serving-api==2.21.0",
+        "grpcio",
+        "protobuf",
         "numpy",
         "pandas",
         "absl-py",
+        "pyyaml",
     ],
     extras_require={"test": ["pytest"]},
 )

@@ -9,12 +9,15 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 from dcrnn_tf import evaluation
 from dcrnn_tf import training
 from dcrnn_tf.features import Feature, FeatureConfig, Task
-from dcrnn_tf.layers import FeatureEncoder, PartialSharing, RNNCross, TaskTransfer, Tower
-from dcrnn_tf.models import DCRNN, MultiTaskModel, build_model
+from dcrnn_tf.layers import (CGC, MLP, FeatureEncoder, PartialSharing, RNNCross,
+                             TaskTransfer, Tower)
+from dcrnn_tf.models import (DCN, DCRNN, ESMM, PLE, MMoE, MultiTaskModel, SharedBottom,
+                             SingleTask, build_model)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DCRNN", "Feature", "FeatureConfig", "FeatureEncoder", "MultiTaskModel",
-    "PartialSharing", "RNNCross", "Task", "TaskTransfer", "Tower", "build_model",
+    "CGC", "DCN", "DCRNN", "ESMM", "Feature", "FeatureConfig", "FeatureEncoder", "MLP",
+    "MMoE", "MultiTaskModel", "PLE", "PartialSharing", "RNNCross", "SharedBottom",
+    "SingleTask", "Task", "TaskTransfer", "Tower", "build_model",
 ]

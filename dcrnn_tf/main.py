@@ -2,13 +2,15 @@ r"""Trains, evaluates, exports and applies a multi-task model.
 
   python -m dcrnn_tf.main --flagfile=configs/train.flags
 
-`--mode=train` (default) trains (resuming from the latest checkpoint in `--model_dir`),
-evaluates and exports; `evaluate`, `export` and `predict` work on a trained
+`--mode=train` (default) prepares the feature config from the training data (first
+run), trains (resuming from the latest checkpoint in `--model_dir`), evaluates and
+exports; `prepare` only prepares; `evaluate`, `export` and `predict` work on a trained
 `--model_dir`.
 """
 
 import json
 import os
+import time
 from typing import Any, Dict, Optional
 
 from absl import app
@@ -19,21 +21,26 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import pandas as pd
 import tensorflow as tf
 
+from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
 from dcrnn_tf import model_flags
 from dcrnn_tf import trainer
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
+from dcrnn_tf.data import scan
 from dcrnn_tf.data import synthetic
+from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import FeatureConfig
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("mode", "train", ["train", "evaluate", "export", "predict"],
-                  "train: train (resuming from --model_dir), evaluate and export; "
-                  "evaluate: write eval_metrics.json; export: write a SavedModel; "
-                  "predict: write the probabilities for --predict_path to --predict_output.")
+flags.DEFINE_enum("mode", "train", ["train", "prepare", "evaluate", "export", "predict"],
+                  "train: prepare the feature config (first run), train (resuming from "
+                  "--model_dir), evaluate and export; prepare: learn vocabularies and "
+                  "statistics from the training data into --model_dir; evaluate: write "
+                  "eval_metrics.json; export: write a SavedModel; predict: write the "
+                  "probabilities for --predict_path to --predict_output.")
 flags.DEFINE_string("model_dir", "runs/dcrnn", "Checkpoints, configs, logs and metrics.")
 flags.DEFINE_string("export_dir", "export/dcrnn",
                     "Parent of the exported SavedModel versions (<export_dir>/<version>/).")
@@ -46,9 +53,13 @@ flags.DEFINE_bool("synthetic", False,
 flags.DEFINE_integer("synthetic_train_rows", 200_000, "Training rows of the synthetic data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Evaluation rows of the synthetic data.")
 flags.DEFINE_string("train_path", None,
-                    "Training files: a glob or comma-separated globs (CSV or TFRecord). "
-                    "Default: <data_dir>/train.tfrecord.gz.")
-flags.DEFINE_string("eval_path", None, "Evaluation files. Default: <data_dir>/eval.tfrecord.gz.")
+                    "Training files: a glob or comma-separated globs (CSV or TFRecord), "
+                    "inside --data_dir when relative. Default: <data_dir>/train.tfrecord.gz.")
+flags.DEFINE_string("eval_path", None,
+                    "Validation files (checked after each epoch). Default: "
+                    "<data_dir>/eval.tfrecord.gz, or --train_path with --split.")
+flags.DEFINE_string("test_path", None,
+                    "Files of the final metrics (eval_metrics.json). Default: --eval_path.")
 flags.DEFINE_string("feature_config", None,
                     "Feature config JSON. Default: <data_dir>/feature_config.json.")
 flags.DEFINE_enum("data_format", "auto", ["auto", "csv", "tfrecord"],
@@ -57,6 +68,14 @@ flags.DEFINE_string("predict_path", None, "Files to predict (features; labels op
 flags.DEFINE_string("predict_output", None,
                     "CSV of probabilities, one column per output. Default: "
                     "<model_dir>/predictions.csv.")
+flags.DEFINE_enum("bad_rows", "fail", list(scan.BAD_ROW_POLICIES),
+                  "fail: stop at the first bad row with its file, line and column; skip: "
+                  "leave bad rows out and count them in <model_dir>/data_report.json.")
+flags.DEFINE_string("split", None,
+                    "Split --train_path into train/validation/test parts by these "
+                    "fractions, e.g. 80,10,10 (reproducible per --split_seed); training "
+                    "validates on the second part and eval_metrics.json reports the third.")
+flags.DEFINE_integer("split_seed", 0, "Seed of --split's row assignment.")
 flags.DEFINE_integer("batch_size", 1024, "Batch size.")
 flags.DEFINE_integer("epochs", 2, "Training epochs (passes over --train_path).")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
@@ -69,31 +88,115 @@ flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress ba
 MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
+DATA_REPORT = "data_report.json"
+DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
+                     "feature_config": FEATURE_CONFIG}
 
 
-def data_path(flag_value: Optional[str], name: str) -> str:
-  if flag_value:
-    return flag_value
-  if not FLAGS.data_dir:
+def data_path(name: str) -> str:
+  """The files of a path flag: relative patterns are taken inside `--data_dir`."""
+  value = getattr(FLAGS, name)
+  if not value and name == "test_path":
+    return data_path("eval_path")
+  if not value and name == "eval_path" and FLAGS.split:
+    return data_path("train_path")
+  if not value and not FLAGS.data_dir:
     raise app.UsageError(f"Give --data_dir or --{name}.")
-  defaults = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
-              "feature_config": FEATURE_CONFIG}
-  return os.path.join(FLAGS.data_dir, defaults[name])
+  if not value:
+    return os.path.join(FLAGS.data_dir, DATA_DIR_DEFAULTS[name])
+  if name == "feature_config" or not FLAGS.data_dir:
+    return value
+  return ",".join(os.path.join(FLAGS.data_dir, p.strip()) for p in value.split(","))
 
 
-def make_dataset(path: str, feature_config: FeatureConfig, training_data: bool,
-                 shuffle: bool = True, with_labels: bool = True) -> tf.data.Dataset:
-  """Batches of `path`; for Keras `fit` (`training_data`), with targets per output."""
-  transform = ((lambda features, labels: (features, training.make_targets(labels,
-                                                                          feature_config)))
-               if training_data else None)
-  return pipeline.make_dataset(
-      path, feature_config, FLAGS.batch_size, data_format=FLAGS.data_format,
-      shuffle=training_data and shuffle, shuffle_buffer=FLAGS.shuffle_buffer,
-      seed=FLAGS.seed, with_labels=with_labels, transform=transform)
+class Data:
+  """The files of each role (train, validation, test, predict), checked once per run.
+
+  With `--split`, train, validation and test are parts of `--train_path`; without,
+  validation is `--eval_path` and test is `--test_path` (default: `--eval_path`). Every role's rows are scanned
+  (`dcrnn_tf.data.scan`) before they are read: bad rows fail the run or, with
+  `--bad_rows=skip`, are left out and counted in `<model_dir>/data_report.json`.
+  """
+
+  def __init__(self):
+    self.reports: Dict[str, scan.ScanReport] = {}
+
+  def path(self, role: str) -> str:
+    if role == "predict":
+      if not FLAGS.predict_path:
+        raise app.UsageError("--mode=predict needs --predict_path.")
+      return FLAGS.predict_path
+    return data_path({"train": "train_path", "validation": "eval_path",
+                      "test": "test_path"}[role])
+
+  def split(self, role: str) -> Optional[Split]:
+    if not FLAGS.split or role == "predict":
+      return None
+    return Split.parse(FLAGS.split, role, FLAGS.split_seed)
+
+  def check(self, role: str, feature_config: FeatureConfig, learn: bool = False):
+    """Scans the role's rows; returns the statistics when `learn`."""
+    for other, report in self.reports.items():
+      if (self.path(other), self.split(other)) == (self.path(role), self.split(role)):
+        self.reports[role] = report  # Validation and test read the same rows.
+        self.write_report()
+        return None
+    report, statistics = scan.scan(
+        self.path(role), feature_config, data_format=FLAGS.data_format,
+        with_labels=role != "predict", bad_rows=FLAGS.bad_rows, split=self.split(role),
+        learn=learn)
+    self.reports[role] = report
+    if report.bad_rows or report.empty_files:
+      logging.warning("%s data: skipped %d bad rows of %d and %d empty files; see %s.",
+                      role, len(report.bad_rows), report.rows, len(report.empty_files),
+                      os.path.join(FLAGS.model_dir, DATA_REPORT))
+    self.write_report()
+    return statistics
+
+  def write_report(self) -> None:
+    os.makedirs(FLAGS.model_dir, exist_ok=True)
+    path = os.path.join(FLAGS.model_dir, DATA_REPORT)
+    with open(path, "w", encoding="utf-8") as f:
+      json.dump({"bad_rows_policy": FLAGS.bad_rows,
+                 **{role: r.to_dict() for role, r in self.reports.items()}}, f, indent=2)
+
+  def dataset(self, role: str, feature_config: FeatureConfig, for_fit: bool = False,
+              seed: Optional[int] = None) -> tf.data.Dataset:
+    """The role's batches; for Keras `fit`, with targets per output. `seed` (default
+    `--seed`) shuffles the training rows."""
+    if role not in self.reports:
+      self.check(role, feature_config)
+    transform = ((lambda features, labels: (features, training.make_targets(
+        labels, feature_config))) if for_fit else None)
+    return pipeline.make_dataset(
+        self.path(role), feature_config, FLAGS.batch_size, data_format=FLAGS.data_format,
+        shuffle=role == "train", shuffle_buffer=FLAGS.shuffle_buffer,
+        seed=FLAGS.seed if seed is None else seed,
+        with_labels=role != "predict", transform=transform, split=self.split(role),
+        skip_rows=self.reports[role].skip_rows())
 
 
-def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
+def prepared_feature_config(data: Data) -> FeatureConfig:
+  """The model directory's prepared feature config, prepared from training data first
+  if it has none yet (modes train and prepare)."""
+  path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+  if os.path.exists(path):
+    return FeatureConfig.load(path)
+  if FLAGS.mode not in ("train", "prepare"):
+    raise app.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
+                         "run --mode=prepare or --mode=train first.")
+  raw = FeatureConfig.load(data_path("feature_config"))
+  start = time.time()
+  statistics = data.check("train", raw, learn=True)
+  prepared = scan.prepare(raw, statistics)
+  os.makedirs(FLAGS.model_dir, exist_ok=True)
+  prepared.save(path)
+  logging.info("Prepared the feature config from %d training rows in %.1f s: %s",
+               data.reports["train"].valid_rows, time.time() - start, path)
+  return prepared
+
+
+def run_config() -> Dict[str, Any]:
   """The model's name and options; a `--model_dir` keeps the ones it was trained with."""
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
   wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
@@ -109,21 +212,25 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
       raise app.UsageError(
           f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
           "Use the same model flags to resume, or a new --model_dir.")
-    stored_features = FeatureConfig.load(os.path.join(FLAGS.model_dir, FEATURE_CONFIG))
-    if stored_features != feature_config:
-      raise app.UsageError(f"{FLAGS.model_dir} was trained with another feature config.")
   else:
-    os.makedirs(FLAGS.model_dir, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
       json.dump(wanted, f, indent=2)
-    feature_config.save(os.path.join(FLAGS.model_dir, FEATURE_CONFIG))
   return wanted
 
 
-def evaluate(model, feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
-  metrics = evaluation.evaluate(
-      model, make_dataset(data_path(FLAGS.eval_path, "eval_path"), feature_config,
-                          training_data=False), feature_config)
+def training_input(data: Data, feature_config: FeatureConfig) -> distribute.TrainingInput:
+  """The training rows for `Trainer.fit`: an epoch at a time, sharded over workers."""
+  if "train" not in data.reports:
+    data.check("train", feature_config)
+  report = data.reports["train"]
+  return distribute.TrainingInput(
+      lambda seed: data.dataset("train", feature_config, for_fit=True, seed=seed),
+      seed=FLAGS.seed, files=len(report.files), rows=report.valid_rows,
+      batch_size=FLAGS.batch_size)
+
+
+def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
+  metrics = evaluation.evaluate(model, data.dataset("test", feature_config), feature_config)
   path = os.path.join(FLAGS.model_dir, EVAL_METRICS)
   with open(path, "w", encoding="utf-8") as f:
     json.dump(metrics, f, indent=2)
@@ -134,14 +241,10 @@ def evaluate(model, feature_config: FeatureConfig) -> Dict[str, Dict[str, float]
   return metrics
 
 
-def predict(model, feature_config: FeatureConfig) -> str:
-  if not FLAGS.predict_path:
-    raise app.UsageError("--mode=predict needs --predict_path.")
+def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   output = FLAGS.predict_output or os.path.join(FLAGS.model_dir, "predictions.csv")
-  dataset = make_dataset(FLAGS.predict_path, feature_config, training_data=False,
-                         with_labels=False)
   frames = [pd.DataFrame({name: value.numpy() for name, value in model(batch).items()})
-            for batch in dataset]
+            for batch in data.dataset("predict", feature_config)]
   pd.concat(frames, ignore_index=True)[list(feature_config.output_names)].to_csv(
       output, index=False)
   logging.info("Wrote %s", output)
@@ -151,36 +254,44 @@ def predict(model, feature_config: FeatureConfig) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  strategy = distribute.setup()
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
       raise app.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
-  if FLAGS.mode == "train":
-    feature_config = FeatureConfig.load(data_path(FLAGS.feature_config, "feature_config"))
-  else:
-    feature_config = FeatureConfig.load(os.path.join(FLAGS.model_dir, FEATURE_CONFIG))
-  config = run_config(feature_config)
+  data = Data()
+  with distribute.chief_first(strategy):  # Other workers read what the chief writes.
+    feature_config = prepared_feature_config(data)
+    config = None if FLAGS.mode == "prepare" else run_config()
+  if FLAGS.mode == "prepare":
+    return
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
-                        FLAGS.learning_rate, FLAGS.keep_checkpoints)
+                        FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
+                        checkpoint_every_steps=FLAGS.checkpoint_every_steps)
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
-  model = run.model
   if FLAGS.mode == "train":
-    run.fit(make_dataset(data_path(FLAGS.train_path, "train_path"), feature_config,
-                         training_data=True),
-            FLAGS.epochs,
-            validation_data=make_dataset(data_path(FLAGS.eval_path, "eval_path"),
-                                         feature_config, training_data=True, shuffle=False),
+    run.fit(training_input(data, feature_config), FLAGS.epochs,
+            validation_data=data.dataset("validation", feature_config, for_fit=True),
             verbose=FLAGS.verbose)
+  if not distribute.is_chief():
+    return  # Only the chief evaluates, exports and predicts.
+  model = run.local_model()
   if FLAGS.mode in ("train", "evaluate"):
-    evaluate(model, feature_config)
+    evaluate(model, data, feature_config)
   if FLAGS.mode in ("train", "export"):
-    path = export.export_saved_model(model, feature_config, FLAGS.export_dir)
+    features, _ = next(iter(data.dataset("test", feature_config)))
+    path = export.export_saved_model(
+        model, feature_config, FLAGS.export_dir,
+        warmup_features={name: value.numpy()[:export.WARMUP_BATCH_SIZES[-1]]
+                         for name, value in features.items()})
     logging.info("Exported SavedModel to %s", path)
   if FLAGS.mode == "predict":
-    predict(model, feature_config)
+    predict(model, data, feature_config)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
-"""Command-line flags of the model architecture, shared by the main job and benchmarks."""
+"""Command-line flags of the model architecture, shared by the main job and benchmarks.
 
+Every model option has one flag of the same name (lists are comma-separated; a rank of
+0 means full rank). `model_options()` hands `--model`'s constructor the options it
+accepts, so a flag that another model uses is simply not passed.
+"""
+
+import inspect
 from typing import Any, Dict
 
 from absl import flags
@@ -10,24 +16,46 @@ FLAGS = flags.FLAGS
 
 flags.DEFINE_enum("model", "dcrnn", sorted(models.MODELS), "Model architecture.")
 flags.DEFINE_integer("embedding_dim", 8, "Field embedding size.")
-flags.DEFINE_enum("cross_axis", "depth", ["depth", "fields"],
-                  "RNN cross over depth (one vector, --depth steps) or over the fields.")
-flags.DEFINE_integer("cross_dim", 64, "Width of x0 for --cross_axis=depth.")
-flags.DEFINE_enum("cell", "gru", ["gru", "lstm", "simple"], "Recurrent cell.")
-flags.DEFINE_integer("depth", 3, "Cross steps for --cross_axis=depth.")
-flags.DEFINE_integer("shared_units", 64, "Shared state width (0: one model per task).")
-flags.DEFINE_integer("private_units", 16, "Private state width per task (0: hard sharing).")
-flags.DEFINE_integer("rank", 0, "Rank of the low-rank cross weights (0: full rank).")
-flags.DEFINE_bool("transfer_stop_gradient", False,
-                  "Task transfer blocks gradients into the parent task.")
 flags.DEFINE_list("tower_units", ["64", "32"], "Hidden widths of each task's tower.")
 flags.DEFINE_float("dropout", 0.0, "Dropout rate in the towers.")
 
+flags.DEFINE_enum("cross_axis", "depth", ["depth", "fields"],
+                  "dcrnn: RNN cross over depth (one vector, --depth steps) or over the "
+                  "fields.")
+flags.DEFINE_integer("cross_dim", 64, "dcrnn: width of x0 for --cross_axis=depth.")
+flags.DEFINE_enum("cell", "gru", ["gru", "lstm", "simple"], "dcrnn: recurrent cell.")
+flags.DEFINE_integer("depth", 3, "dcrnn: cross steps for --cross_axis=depth.")
+flags.DEFINE_integer("shared_units", 64, "dcrnn: shared state width (0: one model per task).")
+flags.DEFINE_integer("private_units", 16,
+                     "dcrnn: private state width per task (0: hard sharing).")
+flags.DEFINE_integer("rank", 0, "dcrnn: rank of the low-rank cross weights (0: full rank).")
+flags.DEFINE_bool("transfer_stop_gradient", False,
+                  "dcrnn: task transfer blocks gradients into the parent task.")
 
-def model_options() -> Dict[str, Any]:
-  """The options of the `--model` architecture, from the flags."""
+flags.DEFINE_list("bottom_units", ["128", "64"], "shared_bottom: widths of the shared MLP.")
+flags.DEFINE_list("hidden_units", ["128", "64"],
+                  "single_task, esmm: widths of each task's MLP.")
+flags.DEFINE_list("expert_units", ["64"], "mmoe, ple: widths of each expert's layers.")
+flags.DEFINE_integer("num_experts", 4, "mmoe: number of shared experts.")
+flags.DEFINE_integer("num_levels", 2, "ple: number of extraction (CGC) levels.")
+flags.DEFINE_integer("num_shared_experts", 2, "ple: shared experts per level.")
+flags.DEFINE_integer("num_task_experts", 1, "ple: experts of each task per level.")
+flags.DEFINE_integer("cross_layers", 2, "dcn: cross layers per task.")
+flags.DEFINE_integer("cross_rank", 32,
+                     "dcn: rank of the cross weights (TFRS projection_dim; 0: full rank).")
+flags.DEFINE_list("deep_units", ["64"], "dcn: widths of the deep MLP after the cross layers.")
+
+
+def _units(values) -> list:
+  return [int(u) for u in values]
+
+
+def _all_options() -> Dict[str, Any]:
+  """Every model option, from its flag."""
   return {
       "embedding_dim": FLAGS.embedding_dim,
+      "tower_units": _units(FLAGS.tower_units),
+      "dropout": FLAGS.dropout,
       "cross_axis": FLAGS.cross_axis,
       "cross_dim": FLAGS.cross_dim,
       "cell": FLAGS.cell,
@@ -36,6 +64,26 @@ def model_options() -> Dict[str, Any]:
       "private_units": FLAGS.private_units,
       "rank": FLAGS.rank or None,
       "transfer_stop_gradient": FLAGS.transfer_stop_gradient,
-      "tower_units": [int(u) for u in FLAGS.tower_units],
-      "dropout": FLAGS.dropout,
+      "bottom_units": _units(FLAGS.bottom_units),
+      "hidden_units": _units(FLAGS.hidden_units),
+      "expert_units": _units(FLAGS.expert_units),
+      "num_experts": FLAGS.num_experts,
+      "num_levels": FLAGS.num_levels,
+      "num_shared_experts": FLAGS.num_shared_experts,
+      "num_task_experts": FLAGS.num_task_experts,
+      "cross_layers": FLAGS.cross_layers,
+      "cross_rank": FLAGS.cross_rank or None,
+      "deep_units": _units(FLAGS.deep_units),
   }
+
+
+def model_options() -> Dict[str, Any]:
+  """The options of the `--model` architecture, from the flags.
+
+  Returns:
+    A dict of the keyword arguments that `models.MODELS[FLAGS.model]` accepts, in the
+    constructor's order (JSON-serializable: `main` stores it in the model directory).
+  """
+  options = _all_options()
+  accepted = inspect.signature(models.MODELS[FLAGS.model]).parameters
+  return {name: options[name] for name in accepted if name in options}

@@ -1,97 +1,262 @@
-"""Building, restoring and training a model with checkpoints in a model directory."""
+"""Building, restoring and training a model with checkpoints in a model directory.
 
+A checkpoint holds the model, the optimizer (its state and step count) and the training
+position: the epochs done and the steps done in the next one. It is written every
+`checkpoint_every_steps` steps and at the end of every epoch, numbered by the step
+(`<model_dir>/checkpoints/ckpt-<step>`); the latest `keep_checkpoints` are kept. A new
+`Trainer` on the same directory restores the latest one, and `fit` resumes at its
+step: the data of each epoch comes in a fixed order (see
+`dcrnn_tf.distribute.TrainingInput`), so the batches already seen are skipped.
+
+A non-finite loss stops training with `NonFiniteLossError` before anything more is
+saved, so the last good checkpoint stays the latest.
+"""
+
+import math
 import os
+import shutil
+import tempfile
 from typing import Any, Dict, Optional
 
+from absl import flags
 from absl import logging
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
+from dcrnn_tf import distribute
 from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.features import FeatureConfig
 
+flags.DEFINE_integer("checkpoint_every_steps", 0,
+                     "Also checkpoint every this many training steps (0: only at the end "
+                     "of each epoch). Not with --strategy=parameter_server, where Keras "
+                     "allows no per-step callbacks.")
+flags.DEFINE_bool("deterministic", False,
+                  "Make training reproducible: deterministic TensorFlow ops "
+                  "(tf.config.experimental.enable_op_determinism) on top of --seed; "
+                  "slower. Not with --strategy=parameter_server (asynchronous).")
+
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.csv"
 
 
-def dummy_features(feature_config: FeatureConfig) -> Dict[str, tf.Tensor]:
-  """One row of zeros per feature, to create a model's weights."""
-  return {name: tf.zeros([1], spec.dtype)
-          for name, spec in pipeline.feature_tensor_specs(feature_config).items()}
+class NonFiniteLossError(RuntimeError):
+  """The training loss became NaN or infinite."""
 
 
-class EpochCheckpoint(tf.keras.callbacks.Callback):
-  """Saves model, optimizer and epoch count at the end of each epoch."""
-
-  def __init__(self, checkpoint: tf.train.Checkpoint, manager: tf.train.CheckpointManager):
-    super().__init__()
-    self.checkpoint = checkpoint
-    self.manager = manager
-
-  def on_epoch_end(self, epoch, logs=None):
-    self.checkpoint.epoch.assign(epoch + 1)
-    path = self.manager.save(checkpoint_number=epoch + 1)
-    logging.info("Saved checkpoint %s", path)
+def build_model(model_name: str, model_options: Dict[str, Any],
+                feature_config: FeatureConfig, learning_rate: float) -> tf.keras.Model:
+  """A compiled model with its weights and optimizer state created."""
+  model = models.build_model(model_name, feature_config, **model_options)
+  training.compile_model(model, feature_config, learning_rate)
+  model(pipeline.dummy_features(feature_config))
+  model.optimizer.build(model.trainable_variables)
+  return model
 
 
 class Trainer:
-  """A model, its optimizer and its checkpoints in `model_dir`.
+  """A model, its optimizer and its checkpoints in `model_dir`, under a strategy.
 
-  Creating a `Trainer` builds the model and restores the latest checkpoint of
-  `model_dir`, if any (model weights, optimizer state and the number of epochs done).
+  Creating a `Trainer` builds the model, its optimizer and metrics inside
+  `strategy.scope()` and restores the latest checkpoint of `model_dir`, if any. Every
+  worker of a multi-worker strategy restores the chief's checkpoint and saves with
+  the chief, but only the chief's checkpoints and training log are kept.
 
   Args:
     model_name: Registered model name (see `dcrnn_tf.models.MODELS`).
     model_options: Keyword arguments of the model.
     feature_config: Features and tasks.
     model_dir: Directory of the checkpoints and the training log.
-    learning_rate: Adam learning rate.
+    learning_rate: Adam learning rate; applies also when resuming.
     keep_checkpoints: How many checkpoints to keep.
+    strategy: The `tf.distribute` strategy (default: the current one).
+    checkpoint_every_steps: Also save every this many steps (0: only per epoch).
   """
 
   def __init__(self, model_name: str, model_options: Dict[str, Any],
                feature_config: FeatureConfig, model_dir: str, learning_rate: float = 1e-3,
-               keep_checkpoints: int = 3):
+               keep_checkpoints: int = 3, strategy: Optional[tf.distribute.Strategy] = None,
+               checkpoint_every_steps: int = 0):
+    self.model_name = model_name
+    self.model_options = model_options
+    self.learning_rate = learning_rate
     self.feature_config = feature_config
     self.model_dir = model_dir
-    self.model = models.build_model(model_name, feature_config, **model_options)
-    training.compile_model(self.model, feature_config, learning_rate)
-    self.model(dummy_features(feature_config))
-    self.model.optimizer.build(self.model.trainable_variables)
-    self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.model.optimizer,
-                                          epoch=tf.Variable(0, dtype=tf.int64))
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(model_dir, CHECKPOINTS), max_to_keep=keep_checkpoints)
-    if self.manager.latest_checkpoint:
-      self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.checkpoint_every_steps = checkpoint_every_steps
+    self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
+    with self.strategy.scope():
+      self.model = build_model(model_name, model_options, feature_config, learning_rate)
+      self.checkpoint = tf.train.Checkpoint(
+          model=self.model, optimizer=self.model.optimizer,
+          epoch=tf.Variable(0, dtype=tf.int64), epoch_step=tf.Variable(0, dtype=tf.int64))
+    self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
+                                              max_to_keep=keep_checkpoints)
+    self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
+    if self.latest_checkpoint:
+      self.checkpoint.restore(self.latest_checkpoint).assert_existing_objects_matched()
+      self.model.optimizer.learning_rate = learning_rate
 
   @property
   def has_checkpoint(self) -> bool:
-    return self.manager.latest_checkpoint is not None
+    return self.latest_checkpoint is not None
 
   @property
   def epochs_done(self) -> int:
     return int(self.checkpoint.epoch.numpy())
 
-  def fit(self, train_data: tf.data.Dataset, epochs: int,
+  @property
+  def step(self) -> int:
+    """Training steps done (the optimizer's step count)."""
+    return int(self.model.optimizer.iterations.numpy())
+
+  def fit(self, train_input: distribute.TrainingInput, epochs: int,
           validation_data: Optional[tf.data.Dataset] = None, verbose: int = 1) -> None:
-    """Trains up to `epochs` epochs in all, resuming after the epochs already done."""
-    start = self.epochs_done
-    if start:
-      logging.info("Resuming from %s (epoch %d of %d).", self.manager.latest_checkpoint,
-                   start, epochs)
+    """Trains up to `epochs` epochs in all, resuming where the checkpoint stopped.
+
+    Args:
+      train_input: The training data.
+      epochs: Epochs to train in all, counting those done.
+      validation_data: Batches to evaluate after each epoch (not under a
+        parameter-server strategy).
+      verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
+
+    Raises:
+      NonFiniteLossError: If the loss becomes NaN or infinite.
+    """
+    start, skip = self.epochs_done, int(self.checkpoint.epoch_step.numpy())
+    if self.has_checkpoint:
+      logging.info("Resuming from step %d (%s): epoch %d of %d done, %d steps into the "
+                   "next.", self.step, self.latest_checkpoint, start, epochs, skip)
     if start >= epochs:
       logging.info("Already trained for %d epochs; nothing to train.", start)
       return
-    self.model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        initial_epoch=start,
-        callbacks=[EpochCheckpoint(self.checkpoint, self.manager),
-                   tf.keras.callbacks.CSVLogger(os.path.join(self.model_dir, TRAINING_LOG),
-                                                append=True)],
-        verbose=verbose)
+    parameter_server = distribute.is_parameter_server(self.strategy)
+    if parameter_server and validation_data is not None:
+      logging.info("No validation after each epoch under a parameter-server strategy.")
+      validation_data = None
+    elif validation_data is not None:
+      validation_data = distribute.shard_by_record(validation_data)
+    for epoch in range(start, epochs):
+      steps = train_input.steps_per_epoch - skip if parameter_server else None
+      self.model.fit(train_input.dataset(self.strategy, epoch, skip),
+                     validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
+                     steps_per_epoch=steps, callbacks=self._callbacks(skip), verbose=verbose)
+      skip = 0
+
+  def local_model(self) -> tf.keras.Model:
+    """The model to evaluate, predict with and export in this process.
+
+    The trained model itself, except under a multi-worker strategy: there, a copy
+    outside the strategy restored from the latest checkpoint. A SavedModel of
+    partitioned variables (`ShardedVariable`, parameter servers) does not load, and
+    one of multi-worker mirrored variables would need every worker to export.
+    """
+    if not isinstance(self.strategy, (tf.distribute.MultiWorkerMirroredStrategy,
+                                      tf.distribute.ParameterServerStrategy)):
+      return self.model
+    model = build_model(self.model_name, self.model_options, self.feature_config,
+                        self.learning_rate)
+    tf.train.Checkpoint(model=model).restore(
+        tf.train.latest_checkpoint(self.checkpoint_dir)).expect_partial()
+    return model
+
+  def save(self, epochs_done: int, epoch_step: int) -> None:
+    """Saves a checkpoint at the current step (every worker must call it).
+
+    Raises:
+      NonFiniteLossError: If a weight is NaN or infinite (nothing is saved then).
+    """
+    finite = [tf.reduce_all(tf.math.is_finite(w)) for w in self.model.trainable_weights]
+    if not bool(tf.reduce_all(finite)):
+      raise self.non_finite(f"weights became NaN or infinite (epoch {epochs_done + 1})")
+    self.checkpoint.epoch.assign(epochs_done)
+    self.checkpoint.epoch_step.assign(epoch_step)
+    step = self.step
+    if distribute.is_chief():
+      self.latest_checkpoint = self.manager.save(checkpoint_number=step)
+      logging.info("Saved checkpoint %s (step %d).", self.latest_checkpoint, step)
+      return
+    scratch = tempfile.mkdtemp(prefix="dcrnn-worker-checkpoint-")
+    try:
+      tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
+          checkpoint_number=step)
+    finally:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+  def non_finite(self, what: str) -> NonFiniteLossError:
+    """Logs why training stops and returns the error to raise."""
+    message = (f"Training stopped: the {what}, at step {self.step}. Nothing was saved "
+               f"after the last good checkpoint ({self.latest_checkpoint}), and no model "
+               "was exported. Lower --learning_rate or look for extreme values in the "
+               "input data.")
+    logging.error(message)
+    return NonFiniteLossError(message)
+
+  def _callbacks(self, skip: int):
+    if distribute.is_parameter_server(self.strategy) or not self.checkpoint_every_steps:
+      callbacks = [EpochCheckpoint(self)]
+    else:
+      callbacks = [StepCheckpoint(self, skip)]
+    if distribute.is_chief():
+      callbacks.append(tf.keras.callbacks.CSVLogger(
+          os.path.join(self.model_dir, TRAINING_LOG), append=True))
+    return callbacks
+
+
+class EpochCheckpoint(tf.keras.callbacks.Callback):
+  """Checks the loss and saves a checkpoint at the end of each epoch."""
+
+  def __init__(self, trainer: Trainer):
+    super().__init__()
+    self.trainer = trainer
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.check_loss(logs, f"epoch {epoch + 1}")
+    self.trainer.save(epoch + 1, 0)
+
+  def check_loss(self, logs, where: str) -> None:
+    """Raises `NonFiniteLossError` if the loss in `logs` is NaN or infinite."""
+    loss = float((logs or {}).get("loss", 0.0))
+    if not math.isfinite(loss):
+      raise self.trainer.non_finite(f"loss became {loss} ({where})")
+
+
+class StepCheckpoint(EpochCheckpoint):
+  """Also checks the loss after every step and saves every `checkpoint_every_steps`.
+
+  A step's checkpoint is written when the next step begins, unless the epoch ends
+  first (its own checkpoint then stands for the step).
+
+  Args:
+    trainer: The trainer.
+    skip: Steps of the first epoch done before this `fit` (when resuming).
+  """
+
+  def __init__(self, trainer: Trainer, skip: int = 0):
+    super().__init__(trainer)
+    self.skip = skip
+    self.epoch = 0
+    self.pending: Optional[int] = None  # Epoch step of a checkpoint to write.
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_begin(self, batch, logs=None):
+    if self.pending is not None:
+      self.trainer.save(self.epoch, self.pending)
+      self.pending = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    epoch_step = self.skip + batch + 1
+    self.check_loss(logs, f"epoch {self.epoch + 1}, step {epoch_step} of the epoch")
+    if self.trainer.step % self.trainer.checkpoint_every_steps == 0:
+      self.pending = epoch_step
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.pending = None
+    self.skip = 0
+    super().on_epoch_end(epoch, logs)

@@ -39,13 +39,27 @@ def make_targets(labels: Mapping[str, tf.Tensor],
   return targets
 
 
-def loss_weights(feature_config: FeatureConfig) -> Dict[str, float]:
-  """The weight of each output's loss (see `Task.loss_weight`, `masked_loss_weight`)."""
+def loss_weights(feature_config: FeatureConfig, entire_space: bool = True) -> Dict[str, float]:
+  """The weight of each output's loss.
+
+  Args:
+    feature_config: The tasks (see `Task.loss_weight`, `Task.masked_loss_weight`).
+    entire_space: How funnel stages train. True (ESMM): the funnel output carries the
+      task's `loss_weight` and the stage its `masked_loss_weight`. False (each task on
+      its own label): the stage carries `loss_weight` on the rows where the parent's
+      label is 1 and the funnel output is not trained.
+
+  Returns:
+    Dict from output name to its loss weight.
+  """
   weights = {}
   for task in feature_config.tasks:
-    if task.funnel_output:
+    if task.funnel_output and entire_space:
       weights[task.name] = task.masked_loss_weight
       weights[task.funnel_output] = task.loss_weight
+    elif task.funnel_output:
+      weights[task.name] = task.loss_weight
+      weights[task.funnel_output] = 0.0
     else:
       weights[task.name] = task.loss_weight
   return weights
@@ -101,10 +115,14 @@ class MaskedAUC(tf.keras.metrics.AUC):
 
 def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
                   learning_rate: float = 1e-3) -> None:
-  """Compiles `model` with Adam, the masked loss on every output and AUC metrics."""
+  """Compiles `model` with Adam, the masked loss on every output and AUC metrics.
+
+  A model whose `entire_space` attribute is false trains funnel stages on their own
+  labels (see `loss_weights`).
+  """
   outputs = feature_config.output_names
   model.compile(
       optimizer=tf.keras.optimizers.Adam(learning_rate),
       loss={name: MaskedBinaryCrossentropy() for name in outputs},
-      loss_weights=loss_weights(feature_config),
+      loss_weights=loss_weights(feature_config, getattr(model, "entire_space", True)),
       metrics={name: [MaskedAUC(name="auc")] for name in outputs})

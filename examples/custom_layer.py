@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcrnn_tf import training
-from dcrnn_tf.data import pipeline, synthetic
+from dcrnn_tf.data import pipeline, scan, synthetic
 
 flags.DEFINE_integer("rows", 20_000, "Training rows of synthetic data.")
 
@@ -56,10 +56,13 @@ class NormalizedDCRNN(dcrnn_tf.DCRNN):
 
 def train_save_reload(rows: int, workdir: str) -> float:
   """Trains `NormalizedDCRNN`, saves it, reloads it; returns the largest difference."""
-  config = synthetic.write_dataset(os.path.join(workdir, "data"), train_rows=rows,
-                                   eval_rows=1000)
+  raw_config = synthetic.write_dataset(os.path.join(workdir, "data"), train_rows=rows,
+                                       eval_rows=1000)
+  train_path = os.path.join(workdir, "data", "train.tfrecord.gz")
+  # Learn vocabularies and numeric statistics from the training rows.
+  config = scan.prepare(raw_config, scan.scan(train_path, raw_config, learn=True)[1])
   dataset = pipeline.make_dataset(
-      os.path.join(workdir, "data", "train.tfrecord.gz"), config, batch_size=512,
+      train_path, config, batch_size=512,
       transform=lambda f, l: (f, training.make_targets(l, config)))
   model = NormalizedDCRNN(config, shared_units=32, private_units=8)
   training.compile_model(model, config)

@@ -13,11 +13,17 @@ import tensorflow as tf
 from dcrnn_tf.features import Feature, FeatureConfig, Task
 
 
+def vocabulary(size: int):
+  return tuple(str(i) for i in range(size))
+
+
 def funnel_config(extra_tasks=()) -> FeatureConfig:
-  """Two categorical and one numeric feature; ctr → cvr funnel plus `extra_tasks`."""
+  """Two prepared categorical features (vocabularies of 20 and 50 ids: `"0"`…), one
+  numeric; ctr → cvr funnel plus `extra_tasks`."""
   return FeatureConfig(
-      features=(Feature("item", "categorical", 20), Feature("user", "categorical", 50),
-                Feature("price", "numeric")),
+      features=(Feature("item", "categorical", vocabulary=vocabulary(20)),
+                Feature("user", "categorical", vocabulary=vocabulary(50)),
+                Feature("price", "numeric", mean=0.0, std=1.0)),
       labels=("click", "conversion") + tuple(t.label for t in extra_tasks),
       tasks=(Task("ctr", "click"),
              Task("cvr", "conversion", depends_on="ctr", funnel_output="ctcvr"))
@@ -26,8 +32,8 @@ def funnel_config(extra_tasks=()) -> FeatureConfig:
 
 def random_features(config: FeatureConfig, rows: int, seed: int = 0):
   rng = np.random.default_rng(seed)
-  return {f.name: (rng.integers(0, f.vocab_size, rows) if f.type == "categorical"
-                   else rng.normal(size=rows).astype(np.float32))
+  return {f.name: (rng.integers(0, len(f.vocabulary), rows).astype(str).astype(object)
+                   if f.type == "categorical" else rng.normal(size=rows).astype(np.float32))
           for f in config.features}
 
 

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
-import tensorflow as tf
 
 from dcrnn_tf import evaluation, training
-from dcrnn_tf.data import synthetic
+from dcrnn_tf.data import pipeline, scan, synthetic
 from dcrnn_tf.models import DCRNN
 
 
@@ -36,28 +35,23 @@ def test_log_loss_known_value():
       -(math.log(0.8) + math.log(0.6)) / 2)
 
 
-def test_short_training_beats_a_constant_predictor():
-  config = synthetic.feature_config(seed=0)
-  train = synthetic.generate(60_000, seed=0, split="train")
-  held_out = synthetic.generate(20_000, seed=0, split="eval")
-
-  def dataset(frame, shuffle):
-    features = {f.name: frame[f.name].to_numpy() for f in config.features}
-    labels = {name: frame[name].to_numpy().astype(np.float32) for name in config.labels}
-    ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    if shuffle:
-      ds = ds.shuffle(len(frame), seed=0)
-    return ds.batch(512)
-
+def test_short_training_beats_a_constant_predictor(tmp_path):
+  config = synthetic.write_dataset(str(tmp_path), train_rows=60_000, eval_rows=20_000)
+  train_path = str(tmp_path / "train.tfrecord.gz")
+  config = scan.prepare(config, scan.scan(train_path, config, learn=True)[1])
   model = DCRNN(config)
   training.compile_model(model, config)
-  model.fit(dataset(train, True).map(lambda f, l: (f, training.make_targets(l, config))),
-            epochs=2, verbose=0)
-  metrics = evaluation.evaluate(model, dataset(held_out, False), config)
+  model.fit(pipeline.make_dataset(
+      train_path, config, 512, shuffle=True, seed=0,
+      transform=lambda f, l: (f, training.make_targets(l, config))), epochs=2, verbose=0)
+  metrics = evaluation.evaluate(
+      model, pipeline.make_dataset(str(tmp_path / "eval.tfrecord.gz"), config, 512), config)
   # A constant predictor scores AUC 0.5; with ~800 held-out clicks the AUC's standard
   # error is about 0.01.
   assert metrics["ctr"]["auc"] > 0.62
   assert metrics["ctcvr"]["auc"] > 0.62
+  held_out = synthetic.generate(20_000, seed=0, split="eval")
+  assert metrics["ctr"]["count"] == len(held_out)
   click_rate = held_out["click"].mean()
   constant_logloss = evaluation.log_loss(held_out["click"], np.full(len(held_out), click_rate))
   assert metrics["ctr"]["logloss"] < constant_logloss

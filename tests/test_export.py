@@ -1,110 +1,97 @@
-"""SavedModel export: signatures, a fresh process without dcrnn_tf, saved_model_cli."""
+"""SavedModel export: versions written atomically, warm-up requests for TF Serving."""
 
-import json
 import os
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
 
-from conftest import random_features
+from conftest import funnel_config, random_features
 from dcrnn_tf import export
+from dcrnn_tf import serving
 from dcrnn_tf.models import DCRNN
 
 
-def serialize(features, rows):
-  examples = []
-  for i in range(rows):
-    feature = {}
-    for name, values in features.items():
-      value = values[i]
-      if np.issubdtype(values.dtype, np.integer):
-        feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-      else:
-        feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
-    examples.append(tf.train.Example(
-        features=tf.train.Features(feature=feature)).SerializeToString())
-  return examples
-
-
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-  from conftest import funnel_config  # pylint: disable=import-outside-toplevel
+def model():
   config = funnel_config()
-  tmp = tmp_path_factory.mktemp("export")
   model = DCRNN(config, shared_units=8, private_units=4, tower_units=(8,))
-  features = random_features(config, 16, seed=3)
-  features["item"][:2] = [-1, 10**6]          # out-of-vocabulary ids
-  expected = {k: v.numpy() for k, v in model(features).items()}
-  path = export.export_saved_model(model, config, str(tmp / "export"))
-  records = str(tmp / "examples.tfrecord")
-  with tf.io.TFRecordWriter(records) as writer:
-    for example in serialize(features, 16):
-      writer.write(example)
-  np.savez(tmp / "features.npz", **features)
-  return {"config": config, "path": path, "expected": expected, "records": records,
-          "features": str(tmp / "features.npz"), "tmp": tmp}
+  model(random_features(config, 2))
+  return model
 
 
-def test_export_writes_an_integer_version_atomically(exported):
-  parent = os.path.dirname(exported["path"])
-  assert os.path.basename(exported["path"]).isdigit()
-  assert os.listdir(parent) == [os.path.basename(exported["path"])]
-  assert export.next_version(parent) > int(os.path.basename(exported["path"]))
+def read_warmup(path):
+  records = tf.data.TFRecordDataset(os.path.join(path, export.WARMUP_FILE))
+  return [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
 
 
-def test_fresh_process_without_dcrnn_tf_matches_keras(exported):
-  script = textwrap.dedent("""
-      import json, sys
-      import numpy as np
-      import tensorflow as tf
-      path, records, features, out = sys.argv[1:]
-      loaded = tf.saved_model.load(path)
-      examples = tf.stack(list(tf.data.TFRecordDataset(records)))
-      result = {"examples": {k: v.numpy().tolist() for k, v in
-                             loaded.signatures["serving_default"](examples=examples).items()}}
-      raw = {k: tf.constant(v) for k, v in np.load(features).items()}
-      result["features"] = {k: v.numpy().tolist() for k, v in
-                            loaded.signatures["predict_features"](**raw).items()}
-      result["signatures"] = sorted(loaded.signatures)
-      result["modules"] = sorted(m for m in sys.modules if m.split(".")[0] in
-                                 ("dcrnn_tf", "keras", "tf_keras"))
-      json.dump(result, open(out, "w"))
-  """)
-  out = exported["tmp"] / "fresh.json"
-  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
-  subprocess.run([sys.executable, "-c", script, exported["path"], exported["records"],
-                  exported["features"], str(out)], check=True, env=env,
-                 cwd=str(exported["tmp"]))
-  result = json.loads(out.read_text())
-  assert result["signatures"] == ["predict_features", "serving_default"]
-  assert not [m for m in result["modules"] if m.startswith("dcrnn_tf")]
-  for signature in ("examples", "features"):
-    assert sorted(result[signature]) == ["ctcvr", "ctr", "cvr"]
-    for name, expected in exported["expected"].items():
-      np.testing.assert_allclose(result[signature][name], expected, rtol=1e-5, atol=1e-7)
+def run_warmup(path):
+  """Runs every warm-up request through the loaded SavedModel: (signature, batch size)s."""
+  loaded = tf.saved_model.load(path)
+  sizes = []
+  for log in read_warmup(path):
+    request = log.predict_log.request
+    inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    outputs = loaded.signatures[request.model_spec.signature_name](**inputs)
+    assert sorted(outputs) == ["ctcvr", "ctr", "cvr"]
+    sizes.append((request.model_spec.signature_name, *{len(v) for v in outputs.values()}))
+  return sizes
 
 
-def test_saved_model_cli_shows_and_runs_the_signatures(exported):
-  cli = [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-  shown = subprocess.run(cli + ["show", "--dir", exported["path"], "--all"], check=True,
-                         capture_output=True, text=True).stdout
-  for expected in ("signature_def['serving_default']", "signature_def['predict_features']",
-                   "inputs['examples']", "inputs['item']", "inputs['price']",
-                   "outputs['ctcvr']", "outputs['ctr']", "outputs['cvr']"):
-    assert expected in shown
-  outdir = exported["tmp"] / "cli"
-  subprocess.run(cli + ["run", "--dir", exported["path"], "--tag_set", "serve",
-                        "--signature_def", "serving_default", "--outdir", str(outdir),
-                        "--input_examples",
-                        'examples=[{"item":[3],"user":[7],"price":[0.5]},{"item":[1]}]'],
-                 check=True, capture_output=True)
-  model_outputs = {name: np.load(outdir / f"{name}.npy") for name in ("ctr", "cvr", "ctcvr")}
-  assert all(v.shape == (2,) for v in model_outputs.values())
-  np.testing.assert_allclose(model_outputs["ctcvr"], model_outputs["ctr"] * model_outputs["cvr"],
-                             rtol=1e-6)
+def test_export_writes_an_integer_version_with_warmup_requests(model, tmp_path):
+  parent = tmp_path / "dcrnn"
+  path = export.export_saved_model(model, funnel_config(), str(parent))
+  assert os.path.basename(path).isdigit()
+  assert os.listdir(parent) == [os.path.basename(path)]
+  assert export.next_version(str(parent)) > int(os.path.basename(path))
+  with pytest.raises(FileExistsError, match="already exists"):
+    export.export_saved_model(model, funnel_config(), str(parent),
+                              version=int(os.path.basename(path)))
+  logs = read_warmup(path)
+  assert {log.predict_log.request.model_spec.name for log in logs} == {"dcrnn"}
+  expected = [(s, n) for s in serving.SIGNATURES for n in export.WARMUP_BATCH_SIZES]
+  assert run_warmup(path) == expected
+
+
+def test_an_interrupted_export_leaves_nothing_that_tf_serving_would_load(
+    model, tmp_path, monkeypatch):
+  parent = tmp_path / "dcrnn"
+  during = []
+
+  def interrupt(saved_model_dir, logs):
+    during.extend(os.listdir(parent))
+    assert os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")) and logs
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(export, "write_warmup_requests", interrupt)
+  with pytest.raises(KeyboardInterrupt):
+    export.export_saved_model(model, funnel_config(), str(parent), version=7)
+  assert during == [".tmp-7"]
+  assert os.listdir(parent) == []
+
+
+def test_warmup_from_real_rows(model, tmp_path):
+  config = funnel_config()
+  rows = random_features(config, 3, seed=5)
+  path = export.export_saved_model(model, config, str(tmp_path / "dcrnn"),
+                                   warmup_features=rows)
+  inputs = serving.signature_inputs(serving.PREDICT_FEATURES, rows, config)
+  for log in read_warmup(path):
+    request = log.predict_log.request
+    if request.model_spec.signature_name == serving.PREDICT_FEATURES:
+      for name, values in inputs.items():
+        sent = tf.make_ndarray(request.inputs[name])
+        np.testing.assert_array_equal(sent, values[np.arange(len(sent)) % 3])
+  assert len(run_warmup(path)) == 2 * len(export.WARMUP_BATCH_SIZES)
+
+
+def test_warmup_features_must_fit_the_config():
+  config = funnel_config()
+  rows = random_features(config, 3)
+  with pytest.raises(ValueError, match="missing \\['price'\\]"):
+    export.warmup_requests("dcrnn", config, {k: v for k, v in rows.items() if k != "price"})
+  with pytest.raises(ValueError, match="no row"):
+    export.warmup_requests("dcrnn", config, {k: v[:0] for k, v in rows.items()})

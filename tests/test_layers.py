@@ -137,33 +137,82 @@ def test_rnn_cross_rejects_bad_arguments():
     RNNCross(4, cross_axis="fields")(tf.zeros([2, 5]))
 
 
-def test_feature_encoder_known_outputs_and_out_of_vocabulary():
-  encoder = FeatureEncoder([Feature("item", "categorical", 4), Feature("price", "numeric")],
-                           embedding_dim=3)
-  inputs = {"item": tf.constant([0, 3, -1, 4, 10**9], tf.int64),
-            "price": tf.constant([1.0, 2.0, 0.0, -1.0, 0.5])}
+def test_feature_encoder_categorical_rows_missing_and_out_of_vocabulary():
+  encoder = FeatureEncoder(
+      [Feature("item", "categorical", vocabulary=("a", "b", "c")),
+       Feature("user", "categorical", dtype="int64", vocabulary=("7", "9")),
+       Feature("city", "categorical", num_buckets=4)], embedding_dim=2)
+  inputs = {"item": tf.constant(["a", "c", "", "zzz", "b"]),
+            "user": tf.constant([9, 7, 8, -1, 9], tf.int64),
+            "city": tf.constant(["x", "", "y", "x", "z"])}
   encoder(inputs)
-  table = np.arange(15, dtype=np.float32).reshape(5, 3)
-  encoder.tables["item"].assign(table)
-  encoder.numeric_kernels["price"].assign([1.0, 2.0, 3.0])
-  encoder.numeric_biases["price"].assign([0.0, 0.5, -1.0])
+  for name, rows in (("item", 5), ("user", 4), ("city", 5)):
+    encoder.tables[name].assign(np.arange(rows * 2, dtype=np.float32).reshape(rows, 2))
   out = encoder(inputs).numpy()
-  assert out.shape == (5, 2, 3)
-  np.testing.assert_array_equal(out[:, 0], table[[0, 3, 4, 4, 4]])  # row 4 = out of vocabulary
-  price = np.array([1.0, 2.0, 0.0, -1.0, 0.5])[:, None]
-  np.testing.assert_allclose(out[:, 1], price * [1.0, 2.0, 3.0] + [0.0, 0.5, -1.0])
+  # Rows: 0 missing, 1 out of vocabulary, 2.. the vocabulary in order.
+  np.testing.assert_array_equal(out[:, 0, 0] / 2, [2, 4, 0, 1, 3])
+  np.testing.assert_array_equal(out[:, 1, 0] / 2, [3, 2, 1, 1, 3])
+  city = out[:, 2, 0] / 2
+  assert city[1] == 4                       # missing: the row after the 4 buckets
+  assert city[0] == city[3] and set(city) <= {0, 1, 2, 3, 4}
+
+
+def test_feature_encoder_multi_categorical_pooling():
+  for pooling, expected in (("mean", [[3.0], [2.0], [0.0]]), ("sum", [[6.0], [2.0], [0.0]])):
+    encoder = FeatureEncoder([Feature("tags", "multi_categorical", vocabulary=("x", "y"),
+                                      pooling=pooling)], embedding_dim=1)
+    inputs = {"tags": tf.constant(["x|y", "zz", ""])}
+    encoder(inputs)
+    encoder.tables["tags"].assign([[0.0], [2.0], [2.0], [4.0]])  # missing, oov, x, y
+    np.testing.assert_allclose(encoder(inputs).numpy()[:, 0], expected)
+
+
+def test_feature_encoder_numeric_standardization_missing_and_extremes():
+  encoder = FeatureEncoder([Feature("price", "numeric", mean=10.0, std=2.0),
+                            Feature("views", "numeric", mean=1.0, std=0.5, log=True)],
+                           embedding_dim=2, clip_value=3.0)
+  inputs = {"price": tf.constant([12.0, float("nan"), float("inf"), -1e30]),
+            "views": tf.constant([np.e - 1, 0.0, -(np.e - 1), 1e30], tf.float32)}
+  encoder(inputs)
+  encoder.numeric_kernels["price"].assign([1.0, 2.0])
+  encoder.numeric_biases["price"].assign([0.0, 0.5])
+  encoder.missing_embeddings["price"].assign([7.0, 7.0])
+  encoder.numeric_kernels["views"].assign([1.0, 1.0])
+  out = encoder(inputs).numpy()
+  standardized = np.array([1.0, 0.0, 3.0, -3.0])          # (12 - 10) / 2; missing; clipped
+  np.testing.assert_allclose(out[:, 0], standardized[:, None] * [1.0, 2.0] + [0.0, 0.5]
+                             + np.array([0, 1, 0, 0])[:, None] * 7.0, rtol=1e-6)
+  # log1p(e - 1) = 1 → (1 - 1) / 0.5 = 0; log1p(0) = 0 → -2; sign-symmetric → -4 → -3.
+  np.testing.assert_allclose(out[:, 1, 0], [0.0, -2.0, -3.0, 3.0], rtol=1e-5, atol=1e-6)
+
+
+def test_feature_encoder_bucketized_numeric():
+  encoder = FeatureEncoder([Feature("age", "numeric", boundaries=(18.0, 65.0))],
+                           embedding_dim=1)
+  inputs = {"age": tf.constant([10.0, 18.0, 70.0, float("nan")])}
+  encoder(inputs)
+  encoder.tables["age"].assign([[0.0], [1.0], [2.0], [3.0]])   # missing, 3 buckets
+  np.testing.assert_array_equal(encoder(inputs).numpy()[:, 0, 0], [1.0, 2.0, 3.0, 0.0])
+
+
+def test_feature_encoder_refuses_unprepared_features():
+  with pytest.raises(ValueError, match="prepare the feature config"):
+    FeatureEncoder([Feature("item", "categorical")])
 
 
 def test_feature_encoder_embedding_tables_are_initialized_independently():
-  encoder = FeatureEncoder([Feature("a", "categorical", 30), Feature("b", "categorical", 30)])
-  encoder({"a": tf.constant([0]), "b": tf.constant([0])})
+  vocabulary = tuple(str(i) for i in range(30))
+  encoder = FeatureEncoder([Feature("a", "categorical", vocabulary=vocabulary),
+                            Feature("b", "categorical", vocabulary=vocabulary)])
+  encoder({"a": tf.constant(["0"]), "b": tf.constant(["0"])})
   assert not np.allclose(encoder.tables["a"].numpy(), encoder.tables["b"].numpy())
 
 
 def test_feature_encoder_names_missing_inputs():
-  encoder = FeatureEncoder([Feature("a", "categorical", 3), Feature("b", "numeric")])
+  encoder = FeatureEncoder([Feature("a", "categorical", num_buckets=3),
+                            Feature("b", "numeric", mean=0.0, std=1.0)])
   with pytest.raises(KeyError, match="'b'"):
-    encoder({"a": tf.constant([0])})
+    encoder({"a": tf.constant(["x"])})
 
 
 def test_task_transfer_known_output_and_stop_gradient():
@@ -230,8 +279,12 @@ def test_partial_sharing_transfer_reads_parent_state():
 @pytest.mark.parametrize("layer,inputs", [
     (RNNCross(4, depth=2, cell="lstm", cross_axis="depth", rank=2,
               kernel_regularizer="l2"), tf.random.normal([2, 6])),
-    (FeatureEncoder([Feature("a", "categorical", 5), Feature("b", "numeric")], 4),
-     {"a": tf.constant([1, 2]), "b": tf.constant([0.5, 1.0])}),
+    (FeatureEncoder([Feature("a", "categorical", vocabulary=("x", "y")),
+                     Feature("t", "multi_categorical", num_buckets=7, pooling="sum"),
+                     Feature("b", "numeric", mean=1.0, std=2.0, log=True),
+                     Feature("c", "numeric", boundaries=(0.0, 1.0))], 4, clip_value=5.0),
+     {"a": tf.constant(["x", "q"]), "t": tf.constant(["u|v", ""]),
+      "b": tf.constant([0.5, 1.0]), "c": tf.constant([0.5, -1.0])}),
     (TaskTransfer(3, stop_gradient=True, activation="relu"), tf.random.normal([2, 4])),
     (Tower((5,), activation="tanh", dropout=0.2), tf.random.normal([2, 4])),
     (PartialSharing(["a", "b"], 4, 2, depends_on={"b": "a"}, transfer_stop_gradient=True,

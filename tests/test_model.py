@@ -38,7 +38,8 @@ def test_hard_sharing_parameter_count(config):
   # private_units=0: encoder + x0 projection + one shared cross + one tower per task.
   model = DCRNN(config, embedding_dim=4, cross_dim=10, shared_units=6, private_units=0)
   model(random_features(config, 2))
-  encoder = (20 + 1) * 4 + (50 + 1) * 4 + 2 * 4
+  # Vocabulary plus missing and out-of-vocabulary rows; numeric kernel, bias, missing.
+  encoder = (20 + 2) * 4 + (50 + 2) * 4 + 3 * 4
   x0 = 3 * 4 * 10 + 10
   shared = 6 * 10 + 10 + gru_cell_params(6, 10)
   assert model.count_params() == encoder + x0 + shared + 2 * tower_params(6)
@@ -136,3 +137,13 @@ def test_save_and_reload_gives_identical_predictions(tmp_path, config, save_form
 def test_config_rejects_a_task_depending_on_a_later_one():
   with pytest.raises(ValueError, match="not an earlier task"):
     funnel_config(extra_tasks=(Task("late", "late_label", depends_on="future"),))
+
+
+def test_single_task_trains_funnel_stages_on_their_own_labels(config):
+  assert training.loss_weights(config, entire_space=False) == {
+      "ctr": 1.0, "cvr": 1.0, "ctcvr": 0.0}
+  single, esmm = build_model("single_task", config), build_model("esmm", config)
+  for model in (single, esmm):
+    training.compile_model(model, config)
+  assert single.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 1.0, "ctcvr": 0.0}
+  assert esmm.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 0.0, "ctcvr": 1.0}

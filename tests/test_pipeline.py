@@ -1,4 +1,4 @@
-"""Tests of the CSV and TFRecord input pipelines."""
+"""Tests of the CSV and TFRecord input pipelines: raw values, splits, skipped rows."""
 
 import gzip
 import os
@@ -7,15 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.data import pipeline
-from dcrnn_tf.features import Feature, FeatureConfig, Task
+from dcrnn_tf.data.split import PARTS, Split
+from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Label, Task
 
 CONFIG = FeatureConfig(
-    features=(Feature("user", "categorical", vocab_size=50),
-              Feature("item", "categorical", vocab_size=20),
+    features=(Feature("user", "categorical", dtype="int64"),
+              Feature("item", "categorical"),
               Feature("price", "numeric"),
               Feature("row", "numeric")),
     labels=("click", "conversion"),
@@ -35,7 +36,7 @@ def _frame(rows, start=0):
       "price": rng.lognormal(0.0, 1.0, rows).astype(np.float32),
       "user": rng.integers(0, 50, rows),
       "conversion": click * rng.integers(0, 2, rows),
-      "item": rng.integers(0, 20, rows),
+      "item": [f"i{v}" for v in rng.integers(0, 20, rows)],
       "row": np.arange(start, start + rows, dtype=np.float32),
   })[COLUMNS]
 
@@ -53,6 +54,10 @@ def _concat(batches, key="row"):
   return np.concatenate(parts)
 
 
+def _strings(values):
+  return [v.decode("utf-8") for v in values]
+
+
 def _write_shards(frame, directory, shards, suffix):
   paths = []
   for i, rows in enumerate(np.array_split(np.arange(len(frame)), shards)):
@@ -64,6 +69,27 @@ def _write_shards(frame, directory, shards, suffix):
       pipeline.write_csv(part, path)
     paths.append(path)
   return paths
+
+
+def _example(**columns):
+  """A serialized tf.Example: str/bytes lists → bytes_list, int lists → int64_list,
+  float lists → float_list."""
+  example = tf.train.Example()
+  for name, values in columns.items():
+    feature = example.features.feature[name]
+    if isinstance(values[0], float):
+      feature.float_list.value.extend(values)
+    elif isinstance(values[0], int):
+      feature.int64_list.value.extend(values)
+    else:
+      feature.bytes_list.value.extend(v.encode() for v in values)
+  return example.SerializeToString()
+
+
+def _write_examples(path, examples):
+  with tf.io.TFRecordWriter(path) as writer:
+    for example in examples:
+      writer.write(example)
 
 
 @pytest.mark.parametrize("csv_name,tfrecord_name", [("data.csv", "data.tfrecord.gz"),
@@ -86,9 +112,22 @@ def test_csv_and_tfrecord_give_the_same_batches(tmp_path, csv_name, tfrecord_nam
       np.testing.assert_array_equal(csv_labels[name], tf_labels[name])
       assert csv_labels[name].dtype == tf_labels[name].dtype == np.float32
   features, _ = from_csv[0]
-  assert features["user"].dtype == np.int64 and features["price"].dtype == np.float32
-  for name in ["user", "item", "price", "row", "click", "conversion"]:
-    np.testing.assert_array_equal(_concat(from_csv, name), frame[name].to_numpy())
+  # Categorical values are strings (int64 ids as their decimal strings).
+  assert features["user"].dtype == features["item"].dtype == object
+  assert features["price"].dtype == np.float32
+  for batches in (from_csv, from_tfrecord):
+    assert _strings(_concat(batches, "user")) == [str(v) for v in frame["user"]]
+    assert _strings(_concat(batches, "item")) == list(frame["item"])
+    for name in ["price", "row", "click", "conversion"]:
+      np.testing.assert_array_equal(_concat(batches, name), frame[name].to_numpy())
+
+
+def test_feature_tensor_specs():
+  specs = pipeline.feature_tensor_specs(CONFIG)
+  # Categorical features are strings, whatever their dtype in tf.Examples.
+  assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in specs.items()} == {
+      "user": (tf.string, [None]), "item": (tf.string, [None]),
+      "price": (tf.float32, [None]), "row": (tf.float32, [None])}
 
 
 @pytest.mark.parametrize("drop_remainder,sizes", [(False, [25, 25, 25, 25, 3]),
@@ -159,26 +198,225 @@ def test_without_labels(tmp_path, name):
   batches = _batches(pipeline.make_dataset(path, CONFIG, 8, with_labels=False))
   assert all(isinstance(b, dict) and list(b) == ["user", "item", "price", "row"]
              for b in batches)
-  np.testing.assert_array_equal(_concat(batches, "user"), frame["user"].to_numpy())
+  assert _strings(_concat(batches, "user")) == [str(v) for v in frame["user"]]
 
 
-def test_missing_csv_values_take_the_defaults(tmp_path):
+def test_missing_csv_values_are_empty_strings_and_nan(tmp_path):
   path = tmp_path / "data.csv"
   path.write_text("user,item,price,row,click,conversion\n"
                   "3,,1.5,,1,0\n"
-                  ",7,,2,0,0\n")
+                  ", i7 ,,2,0,0\n")
   (features, labels), = _batches(pipeline.make_dataset(str(path), CONFIG, 8))
-  np.testing.assert_array_equal(features["user"], [3, pipeline.MISSING_ID])
-  np.testing.assert_array_equal(features["item"], [pipeline.MISSING_ID, 7])
-  np.testing.assert_array_equal(features["price"], [1.5, 0.0])
+  assert _strings(features["user"]) == ["3", ""]
+  assert _strings(features["item"]) == ["", "i7"]  # Stripped.
+  np.testing.assert_array_equal(features["price"], [1.5, np.nan])
+  np.testing.assert_array_equal(features["row"], [np.nan, 2.0])
   np.testing.assert_array_equal(labels["click"], [1.0, 0.0])
 
 
-def test_missing_csv_label_is_an_error(tmp_path):
+def test_missing_tfrecord_values_are_empty_strings_and_nan(tmp_path):
+  path = str(tmp_path / "data.tfrecord")
+  _write_examples(path, [
+      _example(user=[4], price=[2.5], click=[1], conversion=[1]),
+      _example(item=["i1"], row=[7.0], click=[0], conversion=[0]),
+  ])
+  (features, labels), = _batches(pipeline.make_dataset(path, CONFIG, 8))
+  assert _strings(features["user"]) == ["4", ""]
+  assert _strings(features["item"]) == ["", "i1"]
+  np.testing.assert_array_equal(features["price"], [2.5, np.nan])
+  np.testing.assert_array_equal(features["row"], [np.nan, 7.0])
+  np.testing.assert_array_equal(labels["conversion"], [1.0, 0.0])
+
+
+def test_example_feature_spec():
+  spec = pipeline.example_feature_spec(CONFIG)
+  assert {name: s.dtype for name, s in spec.items()} == {
+      "user": tf.int64, "item": tf.string, "price": tf.float32, "row": tf.float32,
+      "click": tf.int64, "conversion": tf.int64}
+  assert all(isinstance(s, tf.io.RaggedFeature) for s in spec.values())
+  assert list(pipeline.example_feature_spec(CONFIG, with_labels=False)) == [
+      "user", "item", "price", "row"]
+  labelled = FeatureConfig(features=CONFIG.features,
+                           labels=(Label("click", positive_values=("yes",)), "conversion"),
+                           tasks=CONFIG.tasks)
+  assert pipeline.example_feature_spec(labelled)["click"].dtype == tf.string
+
+
+def test_parse_examples_of_serving_requests():
+  features = pipeline.parse_examples(tf.constant([
+      _example(user=[12], item=["a", "b"], price=[1.0, 9.0]),
+      _example(row=[3.0]),
+  ]), CONFIG, with_labels=False)
+  assert list(features) == ["user", "item", "price", "row"]
+  assert _strings(features["user"].numpy()) == ["12", ""]
+  assert _strings(features["item"].numpy()) == ["a", ""]  # A categorical's first value.
+  np.testing.assert_array_equal(features["price"].numpy(), [1.0, np.nan])
+  np.testing.assert_array_equal(features["row"].numpy(), [np.nan, 3.0])
+
+
+def _write_split_data(tmp_path, rows_per_file=(400, 333, 267)):
+  """The same rows as 3 CSV and 3 TFRecord shards; the rows of each shard."""
+  frame = _frame(sum(rows_per_file))
+  starts = np.cumsum((0,) + rows_per_file)
+  for i, (start, end) in enumerate(zip(starts[:-1], starts[1:])):
+    pipeline.write_csv(frame.iloc[start:end], str(tmp_path / f"part-{i}.csv"))
+    pipeline.write_tfrecord(frame.iloc[start:end], str(tmp_path / f"part-{i}.tfrecord"), CONFIG)
+  return [np.arange(start, end) for start, end in zip(starts[:-1], starts[1:])]
+
+
+def test_split_parts_are_disjoint_cover_all_rows_and_match_numpy(tmp_path):
+  shards = _write_split_data(tmp_path)
+  rows = {}
+  for part in PARTS:
+    split = Split((0.6, 0.25, 0.15), part, seed=5)
+    from_csv = _concat(_batches(pipeline.make_dataset(
+        str(tmp_path / "part-*.csv"), CONFIG, 64, split=split)))
+    from_tfrecord = _concat(_batches(pipeline.make_dataset(
+        str(tmp_path / "part-*.tfrecord"), CONFIG, 64, split=split)))
+    np.testing.assert_array_equal(from_csv, from_tfrecord)
+    expected = np.concatenate([shard[split.selects_np(i, np.arange(len(shard)))]
+                               for i, shard in enumerate(shards)])
+    np.testing.assert_array_equal(np.sort(from_csv), expected)  # Files are interleaved.
+    rows[part] = set(from_csv.astype(int).tolist())
+  assert not rows["train"] & rows["validation"]
+  assert not rows["train"] & rows["test"]
+  assert not rows["validation"] & rows["test"]
+  assert rows["train"] | rows["validation"] | rows["test"] == set(range(1000))
+  assert [len(rows[part]) for part in PARTS] == pytest.approx([600, 250, 150], abs=45)
+
+
+def test_split_is_the_same_when_shuffled(tmp_path):
+  _write_split_data(tmp_path)
+  split = Split((0.5, 0.5, 0.0), "validation", seed=1)
+  pattern = str(tmp_path / "part-*.tfrecord")
+  plain = _concat(_batches(pipeline.make_dataset(pattern, CONFIG, 64, split=split)))
+  shuffled = _concat(_batches(pipeline.make_dataset(pattern, CONFIG, 64, split=split,
+                                                    shuffle=True, seed=3)))
+  assert not np.array_equal(plain, shuffled)
+  np.testing.assert_array_equal(np.sort(shuffled), np.sort(plain))
+
+
+def test_split_seeds_differ():
+  rows = np.arange(1000)
+  first = Split(part="test", seed=0).selects_np(0, rows)
+  assert not np.array_equal(first, Split(part="test", seed=1).selects_np(0, rows))
+  assert not np.array_equal(first, Split(part="test", seed=0).selects_np(1, rows))
+  np.testing.assert_array_equal(first, Split(part="test", seed=0).selects_tf(0, rows).numpy())
+
+
+def test_split_parse_and_validation():
+  assert Split.parse("80,10,10", "test", 2) == Split((0.8, 0.1, 0.1), "test", 2)
+  assert Split.parse("3,1,0", "train", 0).fractions == (0.75, 0.25, 0.0)
+  with pytest.raises(ValueError, match="sum to 1"):
+    Split((0.5, 0.2, 0.2))
+  with pytest.raises(ValueError, match="three numbers"):
+    Split((0.5, 0.5))
+  with pytest.raises(ValueError, match="part must be one of"):
+    Split(part="eval")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tfrecord"])
+def test_skip_rows_leaves_out_exactly_those_rows(tmp_path, suffix):
+  shards = _write_split_data(tmp_path)
+  paths = [str(tmp_path / f"part-{i}{suffix}") for i in range(3)]
+  skip = {paths[0]: [0, 5, 399], paths[2]: [10], str(tmp_path / "other.csv"): [1]}
+  rows = _concat(_batches(pipeline.make_dataset(str(tmp_path / f"part-*{suffix}"), CONFIG,
+                                                50, skip_rows=skip)))
+  expected = np.delete(np.arange(1000), [0, 5, 399, shards[2][10]])
+  np.testing.assert_array_equal(np.sort(rows), expected)
+  # Together with a split: the split's rows less the skipped ones.
+  split = Split(part="train", seed=2)
+  rows = _concat(_batches(pipeline.make_dataset(str(tmp_path / f"part-*{suffix}"), CONFIG,
+                                                50, skip_rows=skip, split=split)))
+  in_split = np.concatenate([shard[split.selects_np(i, np.arange(len(shard)))]
+                             for i, shard in enumerate(shards)])
+  np.testing.assert_array_equal(np.sort(rows),
+                                np.setdiff1d(in_split, [0, 5, 399, shards[2][10]]))
+
+
+CENSUS_COLUMNS = ("age", "workclass", "fnlwgt", "education", "occupation", "income")
+CENSUS = FeatureConfig(
+    features=(Feature("age", "numeric"), Feature("workclass", "categorical"),
+              Feature("fnlwgt", "numeric", log=True), Feature("education", "categorical"),
+              Feature("occupation", "categorical")),
+    labels=(Label("income", positive_values=(">50K", ">50K.")),),
+    tasks=(Task("high_income", "income"),),
+    csv=CsvFormat(header=False, columns=CENSUS_COLUMNS, na_values=("?",)))
+
+
+def test_census_format_without_header(tmp_path):
+  """The UCI census layout: no header, ", "-separated, "?" for missing values."""
+  path = tmp_path / "adult.csv"
+  path.write_text("39, State-gov, 77516, Bachelors, Adm-clerical, <=50K\n"
+                  "50, ?, 83311, Bachelors, ?, >50K\n"
+                  "?, Private, 215646, HS-grad, Handlers-cleaners, >50K.\n"
+                  "  28 ,Private,338409,  Some college ,Prof-specialty,  <=50K.  \n")
+  (features, labels), = _batches(pipeline.make_dataset(str(path), CENSUS, 8))
+  np.testing.assert_array_equal(features["age"], [39.0, 50.0, np.nan, 28.0])
+  assert _strings(features["workclass"]) == ["State-gov", "", "Private", "Private"]
+  np.testing.assert_array_equal(features["fnlwgt"], [77516.0, 83311.0, 215646.0, 338409.0])
+  assert _strings(features["education"]) == ["Bachelors", "Bachelors", "HS-grad",
+                                             "Some college"]
+  assert _strings(features["occupation"]) == ["Adm-clerical", "", "Handlers-cleaners",
+                                              "Prof-specialty"]
+  np.testing.assert_array_equal(labels["income"], [0.0, 1.0, 1.0, 0.0])
+
+
+def test_custom_delimiter_and_na_values_with_header(tmp_path):
+  config = FeatureConfig(
+      features=(Feature("city", "categorical"), Feature("score", "numeric")),
+      labels=("click",), tasks=(Task("ctr", "click"),),
+      csv=CsvFormat(delimiter=";", na_values=("NULL", "-")))
   path = tmp_path / "data.csv"
-  path.write_text("user,item,price,row,click,conversion\n3,4,1.5,1,,0\n")
-  with pytest.raises(tf.errors.InvalidArgumentError):
-    _batches(pipeline.make_dataset(str(path), CONFIG, 8))
+  path.write_text("score ; city ; click\n"
+                  "1.5;Paris, France;1\n"
+                  "NULL;-;0\n"
+                  " - ; NULLS ;1\n")
+  (features, labels), = _batches(pipeline.make_dataset(str(path), config, 8))
+  assert _strings(features["city"]) == ["Paris, France", "", "NULLS"]
+  np.testing.assert_array_equal(features["score"], [1.5, np.nan, np.nan])
+  np.testing.assert_array_equal(labels["click"], [1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.tfrecord"])
+def test_labels_with_positive_values(tmp_path, name):
+  config = FeatureConfig(
+      features=(Feature("item", "categorical"),),
+      labels=(Label("bought", column="outcome", positive_values=("buy", "BUY")),),
+      tasks=(Task("cvr", "bought"),))
+  frame = pd.DataFrame({"item": ["a", "b", "c", "d", "e"],
+                        "outcome": ["buy", "view", "BUY", "Buy", "buyer"]})
+  path = str(tmp_path / name)
+  if name.endswith(".csv"):
+    pipeline.write_csv(frame, path)
+  else:
+    pipeline.write_tfrecord(frame, path, config)
+  (_, labels), = _batches(pipeline.make_dataset(path, config, 8))
+  assert list(labels) == ["bought"]
+  np.testing.assert_array_equal(labels["bought"], [1.0, 0.0, 1.0, 0.0, 0.0])
+
+
+def test_multi_categorical_values(tmp_path):
+  config = FeatureConfig(
+      features=(Feature("tags", "multi_categorical", delimiter=";"),
+                Feature("ids", "multi_categorical", dtype="int64")),
+      labels=("click",), tasks=(Task("ctr", "click"),))
+  csv_path = tmp_path / "data.csv"
+  csv_path.write_text("tags,ids,click\n"
+                      "a;b;c,1|22,1\n"
+                      ",7,0\n"
+                      " x ,,1\n")
+  tfrecord_path = str(tmp_path / "data.tfrecord")
+  _write_examples(tfrecord_path, [
+      _example(tags=["a", "b", "c"], ids=[1, 22], click=[1]),
+      _example(ids=[7], click=[0]),
+      _example(tags=["x"], click=[1]),
+  ])
+  for path in (str(csv_path), tfrecord_path):
+    (features, labels), = _batches(pipeline.make_dataset(path, config, 8))
+    assert _strings(features["tags"]) == ["a;b;c", "", "x"], path
+    assert _strings(features["ids"]) == ["1|22", "7", ""], path
+    np.testing.assert_array_equal(labels["click"], [1.0, 0.0, 1.0])
 
 
 def _header_error(tmp_path, *headers, with_labels=True):
@@ -235,6 +473,13 @@ def test_empty_gzip_file(tmp_path):
     pipeline.make_dataset(str(tmp_path / "data.csv.gz"), CONFIG, 8)
 
 
+def test_empty_file_beside_others_holds_no_rows(tmp_path):
+  (tmp_path / "shard0.csv").write_text("")
+  pipeline.write_csv(_frame(5), str(tmp_path / "shard1.csv"))
+  rows = _concat(_batches(pipeline.make_dataset(str(tmp_path / "shard*.csv"), CONFIG, 8)))
+  np.testing.assert_array_equal(rows, np.arange(5))
+
+
 def test_no_matching_file(tmp_path):
   pattern = str(tmp_path / "nothing-*.csv")
   with pytest.raises(FileNotFoundError, match="nothing-"):
@@ -256,24 +501,3 @@ def test_data_format(tmp_path):
     pipeline.make_dataset(f"{tmp_path}/data.csv,{tmp_path}/data.tfrecord", CONFIG, 8)
   with pytest.raises(ValueError, match="data_format"):
     pipeline.make_dataset(str(tmp_path / "data.txt"), CONFIG, 8, data_format="parquet")
-
-
-def test_example_feature_spec_defaults():
-  spec = pipeline.example_feature_spec(CONFIG)
-  assert list(spec) == ["user", "item", "price", "row", "click", "conversion"]
-  assert list(pipeline.example_feature_spec(CONFIG, with_labels=False)) == [
-      "user", "item", "price", "row"]
-  example = tf.train.Example(features=tf.train.Features(feature={
-      "item": tf.train.Feature(int64_list=tf.train.Int64List(value=[4])),
-      "click": tf.train.Feature(int64_list=tf.train.Int64List(value=[1])),
-      "conversion": tf.train.Feature(int64_list=tf.train.Int64List(value=[0])),
-  }))
-  parsed = tf.io.parse_example([example.SerializeToString()], spec)
-  assert parsed["user"].numpy().tolist() == [pipeline.MISSING_ID] == [-1]
-  assert parsed["item"].numpy().tolist() == [4]
-  assert parsed["price"].numpy().tolist() == [0.0]
-  without_label = tf.train.Example()
-  without_label.CopyFrom(example)
-  del without_label.features.feature["click"]
-  with pytest.raises(tf.errors.InvalidArgumentError):
-    tf.io.parse_example([without_label.SerializeToString()], spec)

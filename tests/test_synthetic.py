@@ -35,24 +35,34 @@ def test_different_seeds_and_splits_differ():
   assert not train.equals(synthetic.generate(2000, seed=1))
   evaluation = synthetic.generate(2000, seed=0, split="eval")
   assert not train.equals(evaluation)
-  assert synthetic.feature_config(0) != synthetic.feature_config(1)
+  assert synthetic.make_structure(0).vocab_sizes != synthetic.make_structure(1).vocab_sizes
+  # The config names the columns and types only; vocabularies are learned from the data.
+  assert synthetic.feature_config(0) == synthetic.feature_config(1)
 
 
 def test_columns_match_the_feature_config():
   frame = synthetic.generate(5000, seed=0)
   config = synthetic.feature_config(0)
+  vocab_sizes = synthetic.make_structure(0).vocab_sizes
   assert list(frame.columns) == list(config.columns)
   assert [f.name for f in config.features] == [f"c{j}" for j in range(12)] + [
       f"n{i}" for i in range(6)]
-  vocab_sizes = [f.vocab_size for f in config.features if f.type == "categorical"]
   assert min(vocab_sizes) == 10 and max(vocab_sizes) == 1000
-  for feature in config.features:
-    column = frame[feature.name]
-    if feature.type == "categorical":
-      assert column.dtype == np.int64
-      assert column.min() >= 0 and column.max() < feature.vocab_size
-    else:
-      assert column.dtype == np.float32
+  # Unprepared, as a user writes it: integer ids, log-transformed skewed numbers.
+  assert config.needs_statistics
+  assert [(f.type, f.raw_dtype, f.log) for f in config.features] == (
+      [("categorical", "int64", False)] * 12
+      + [("numeric", "float32", i % 2 == 1) for i in range(6)])
+  assert all(f.needs_statistics for f in config.features)
+  for j, vocab_size in enumerate(vocab_sizes):
+    column = frame[f"c{j}"]
+    assert column.dtype == np.int64
+    assert column.min() >= 0 and column.max() < vocab_size
+  for i in range(6):
+    column = frame[f"n{i}"]
+    assert column.dtype == np.float32
+    if i % 2 == 1:
+      assert column.min() > 0  # Log-normal.
   assert frame["click"].dtype == frame["conversion"].dtype == np.int64
   assert [(t.name, t.label, t.depends_on, t.funnel_output) for t in config.tasks] == [
       ("ctr", "click", None, None), ("cvr", "conversion", "ctr", "ctcvr")]
@@ -60,10 +70,9 @@ def test_columns_match_the_feature_config():
 
 def test_ids_are_skewed():
   frame = synthetic.generate(20_000, seed=0)
-  config = synthetic.feature_config(0)
-  widest = max((f for f in config.features if f.type == "categorical"),
-               key=lambda f: f.vocab_size)
-  counts = frame[widest.name].value_counts()
+  vocab_sizes = synthetic.make_structure(0).vocab_sizes
+  widest = f"c{int(np.argmax(vocab_sizes))}"
+  counts = frame[widest].value_counts()
   assert counts.iloc[0] > 20 * counts.median()
 
 
@@ -129,7 +138,10 @@ def test_write_dataset(tmp_path):
     (features, labels), = pipeline.make_dataset(
         os.path.join(out_dir, f"{split}.tfrecord.gz"), config, 1000).as_numpy_iterator()
     for name, values in {**features, **labels}.items():
-      np.testing.assert_array_equal(values, expected[name].to_numpy(), err_msg=name)
+      if values.dtype == object:  # Categorical ids come out as their decimal strings.
+        assert [v.decode() for v in values] == [str(v) for v in expected[name]], name
+      else:
+        np.testing.assert_array_equal(values, expected[name].to_numpy(), err_msg=name)
 
 
 def test_ensure_dataset_does_not_rewrite(tmp_path, monkeypatch):

@@ -125,10 +125,16 @@ class Structure:
   conversion: _Head
 
   def feature_config(self) -> FeatureConfig:
-    """The feature config of the generated columns and the click → conversion tasks."""
-    features = [Feature(f"c{j}", CATEGORICAL, vocab_size=v)
-                for j, v in enumerate(self.vocab_sizes)]
-    features += [Feature(f"n{i}", NUMERIC) for i in range(len(self.log_normal))]
+    """The feature config of the generated columns and the click → conversion tasks.
+
+    As a user would write it: the types (integer ids, log-transformed skewed numbers),
+    no statistics; vocabularies and means are learned from the training rows
+    (`dcrnn_tf.data.scan`).
+    """
+    features = [Feature(f"c{j}", CATEGORICAL, dtype="int64")
+                for j in range(len(self.vocab_sizes))]
+    features += [Feature(f"n{i}", NUMERIC, log=bool(log_normal))
+                 for i, log_normal in enumerate(self.log_normal)]
     return FeatureConfig(
         features=features,
         labels=("click", "conversion"),
@@ -257,7 +263,7 @@ def generate(rows: int, seed: int = 0, split: str = "train", **structure_kwargs)
 
 
 def feature_config(seed: int = 0, **structure_kwargs) -> FeatureConfig:
-  """The feature config of `generate`'s columns (vocabulary sizes depend on the seed)."""
+  """The (unprepared) feature config of `generate`'s columns."""
   return make_structure(seed, **structure_kwargs).feature_config()
 
 

@@ -1,12 +1,31 @@
 """Multi-task models and the registry that maps `--model` names to them."""
 
+import dataclasses
 from typing import Any, Dict, Type
 
-from dcrnn_tf.features import FeatureConfig
-from dcrnn_tf.models.base import MultiTaskModel
-from dcrnn_tf.models.dcrnn import DCRNN
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
 
-MODELS: Dict[str, Type[MultiTaskModel]] = {"dcrnn": DCRNN}
+from dcrnn_tf.data.pipeline import dummy_features
+from dcrnn_tf.features import FeatureConfig, Task
+from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.dcn import DCN
+from dcrnn_tf.models.dcrnn import DCRNN
+from dcrnn_tf.models.esmm import ESMM
+from dcrnn_tf.models.mmoe import MMoE
+from dcrnn_tf.models.ple import PLE
+from dcrnn_tf.models.shared_bottom import SharedBottom
+from dcrnn_tf.models.single_task import SingleTask
+
+MODELS: Dict[str, Type[MultiTaskModel]] = {
+    "dcrnn": DCRNN,
+    "shared_bottom": SharedBottom,
+    "mmoe": MMoE,
+    "ple": PLE,
+    "esmm": ESMM,
+    "dcn": DCN,
+    "single_task": SingleTask,
+}
 
 
 def build_model(name: str, feature_config: FeatureConfig, **options: Any) -> MultiTaskModel:
@@ -16,4 +35,39 @@ def build_model(name: str, feature_config: FeatureConfig, **options: Any) -> Mul
   return MODELS[name](feature_config, **options)
 
 
-__all__ = ["DCRNN", "MODELS", "MultiTaskModel", "build_model"]
+def trainable_parameters(name: str, feature_config: FeatureConfig, **options: Any) -> int:
+  """The number of trainable parameters of model `name` built for `feature_config`."""
+  model = build_model(name, feature_config, **options)
+  model(dummy_features(feature_config))
+  return sum(int(w.shape.num_elements()) for w in model.trainable_weights)
+
+
+def parameters_per_added_task(name: str, feature_config: FeatureConfig,
+                              **options: Any) -> int:
+  """How many trainable parameters one more task adds to model `name`.
+
+  Compares the model built for `feature_config` with the model built for the same
+  config plus one independent task (no `depends_on`, no funnel).
+
+  Example:
+
+  ```python
+  config = dcrnn_tf.data.synthetic.feature_config()
+  parameters_per_added_task("mmoe", config)     # one gate and one tower
+  ```
+  """
+  used = set(feature_config.columns + feature_config.ignore + feature_config.output_names)
+  task = "added_task"
+  while task in used or f"{task}_label" in used:
+    task += "_"
+  extended = dataclasses.replace(feature_config,
+                                 labels=feature_config.labels + (f"{task}_label",),
+                                 tasks=feature_config.tasks + (Task(task, f"{task}_label"),))
+  return (trainable_parameters(name, extended, **options)
+          - trainable_parameters(name, feature_config, **options))
+
+
+__all__ = [
+    "DCN", "DCRNN", "ESMM", "MMoE", "MODELS", "MultiTaskModel", "PLE", "SharedBottom",
+    "SingleTask", "build_model", "parameters_per_added_task", "trainable_parameters",
+]

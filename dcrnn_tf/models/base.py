@@ -17,6 +17,11 @@ class MultiTaskModel(tf.keras.Model):
   This class owns what all models share: the `FeatureEncoder`, one `Tower` per task,
   and the funnel outputs (`p(funnel_output) = p(parent) * p(task)`).
 
+  `entire_space` (a class attribute) says how a funnel stage is trained: over the
+  entire impression space through its funnel output (ESMM; true for every model but
+  `SingleTask`), or on its own label over the rows where the parent's label is 1 (the
+  "naive" CVR model; see `dcrnn_tf.training.loss_weights`).
+
   Args:
     feature_config: A `FeatureConfig` or its dict.
     embedding_dim: Field embedding size.
@@ -32,6 +37,8 @@ class MultiTaskModel(tf.keras.Model):
     A dict from output name (every task, then every funnel output) to probabilities
     `[batch]`.
   """
+
+  entire_space = True
 
   def __init__(self,
                feature_config: Union[FeatureConfig, Mapping[str, Any]],

@@ -1,0 +1,436 @@
+"""One pass over data files: check every row, count bad ones, learn feature statistics.
+
+`scan` reads files with Python's own parsers, so that a bad row is reported with its
+file, line (for TFRecord: record number) and column. With `bad_rows="fail"` the first
+bad row raises a `DataError`; with `"skip"` every bad row is recorded in the returned
+`ScanReport`, whose `skip_rows()` tells the input pipeline which rows to leave out.
+Nothing valid is dropped.
+
+With `learn=True` the same pass counts categorical values and collects numeric values,
+and `prepare` turns that into a prepared `FeatureConfig` (vocabularies, means and
+standard deviations, quantile boundaries).
+"""
+
+import collections
+import csv
+import dataclasses
+import math
+import re
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.data import pipeline
+from dcrnn_tf.data.split import Split
+from dcrnn_tf.features import MULTI_CATEGORICAL, Feature, FeatureConfig
+
+BAD_ROW_POLICIES = ("fail", "skip")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NOT_FINITE = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
+_BINARY = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
+# Magnitudes from here on round to infinity in float32, the type the model reads.
+_FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
+_MAX_LISTED = 100
+_SCAN_BATCH = 4096
+
+
+class DataError(ValueError):
+  """A bad row or file; the message starts with `file:line:column:`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BadRow:
+  """A row that cannot be used.
+
+  Attributes:
+    path: The file.
+    line: 1-based line number (CSV; the header is line 1) or record number (TFRecord).
+    row: 0-based data row number within the file (what the pipeline counts).
+    column: 1-based column number (CSV) or None.
+    kind: Short name of the problem (`field_count`, `number`, `not_finite`,
+      `missing_label`, `label_value`, `funnel`, `value_type`, `not_example`).
+    reason: What is wrong, naming the column.
+  """
+
+  path: str
+  line: int
+  row: int
+  column: Optional[int]
+  kind: str
+  reason: str
+
+  def __str__(self) -> str:
+    where = f"{self.path}:{self.line}" + (f":{self.column}" if self.column else "")
+    return f"{where}: {self.reason}"
+
+
+@dataclasses.dataclass
+class ScanReport:
+  """What a scan found.
+
+  Attributes:
+    files: The files read.
+    rows: Data rows read (in the split, when there is one).
+    bad_rows: The bad rows (with `bad_rows="skip"`).
+    empty_files: Files without data rows (with `bad_rows="skip"`).
+  """
+
+  files: List[str]
+  rows: int = 0
+  bad_rows: List[BadRow] = dataclasses.field(default_factory=list)
+  empty_files: List[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def valid_rows(self) -> int:
+    return self.rows - len(self.bad_rows)
+
+  def skip_rows(self) -> Dict[str, List[int]]:
+    """Per file, the data row numbers the pipeline must leave out."""
+    out = collections.defaultdict(list)
+    for bad in self.bad_rows:
+      out[bad.path].append(bad.row)
+    return dict(out)
+
+  def to_dict(self) -> dict:
+    return {
+        "files": self.files,
+        "rows": self.rows,
+        "valid_rows": self.valid_rows,
+        "bad_rows": len(self.bad_rows),
+        "bad_rows_by_kind": dict(collections.Counter(b.kind for b in self.bad_rows)),
+        "empty_files": self.empty_files,
+        "first_bad_rows": [str(b) for b in self.bad_rows[:_MAX_LISTED]],
+    }
+
+
+class _Statistics:
+  """Value counts of categorical features and values of numeric ones."""
+
+  def __init__(self, config: FeatureConfig):
+    self.counts = {f.name: collections.Counter() for f in config.features if f.is_categorical}
+    self.values = {f.name: [] for f in config.features if not f.is_categorical}
+    self.chunks = {f.name: [] for f in config.features if not f.is_categorical}
+
+  def add(self, feature: Feature, value) -> None:
+    """Adds one row's parsed value (a string, or a float)."""
+    if feature.is_categorical:
+      if feature.type == MULTI_CATEGORICAL:
+        self.counts[feature.name].update(v for v in value.split(feature.delimiter) if v)
+      elif value != "":
+        self.counts[feature.name][value] += 1
+    elif not math.isnan(value):
+      self.values[feature.name].append(value)
+
+  def add_columns(self, columns: Dict[str, tf.RaggedTensor], config: FeatureConfig,
+                  valid: np.ndarray) -> None:
+    """Adds the valid rows of a batch of parsed `tf.Example` columns."""
+    for feature in config.features:
+      values = columns[feature.source]
+      if feature.is_categorical:
+        # Masked in numpy: tf.ragged.boolean_mask is slow eagerly.
+        flat = values.flat_values.numpy()[np.repeat(valid, values.row_lengths().numpy())]
+        if feature.type == MULTI_CATEGORICAL and flat.dtype == object:
+          flat = tf.strings.split(flat, feature.delimiter).flat_values.numpy()
+        tokens, counts = np.unique(flat, return_counts=True)
+        self.counts[feature.name].update(
+            {t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t): int(c)
+             for t, c in zip(tokens, counts) if t != b""})
+      else:
+        numbers = _first_values(values, np.nan)[valid]
+        self.chunks[feature.name].append(numbers[~np.isnan(numbers)])
+
+  def numeric_values(self, feature: Feature) -> np.ndarray:
+    """The feature's values as the model reads them (float32), log-transformed if `log`."""
+    values = np.concatenate([np.asarray(self.values[feature.name], np.float32)]
+                            + self.chunks[feature.name]).astype(np.float64)
+    return np.sign(values) * np.log1p(np.abs(values)) if feature.log else values
+
+
+class _RowChecker:
+  """Checks the values of one row, given as a mapping column → raw value."""
+
+  def __init__(self, config: FeatureConfig, with_labels: bool, missing: Sequence[str]):
+    self.config = config
+    self.with_labels = with_labels
+    self.missing = set(missing)
+
+  def features(self, get) -> Tuple[Optional[Tuple[str, str, str]], list]:
+    """((column, kind, reason) of the first problem or None, parsed feature values)."""
+    values = []
+    for feature in self.config.features:
+      raw = get(feature.source)
+      if feature.is_categorical:
+        values.append("" if raw in self.missing else raw)
+        continue
+      if raw in self.missing:
+        number = float("nan")
+      elif _NUMBER.match(raw):
+        number = float(raw)
+      elif _NOT_FINITE.match(raw):
+        return (feature.source, "not_finite", f"column {feature.source!r}: NaN or infinite "
+                f"value {raw!r} (leave the value empty to mark it missing)"), values
+      else:
+        return (feature.source, "number",
+                f"column {feature.source!r}: cannot parse {raw!r} as a number"), values
+      if abs(number) >= _FLOAT32_OVERFLOW:
+        return (feature.source, "not_finite", f"column {feature.source!r}: {raw!r} is "
+                "infinite as a float32"), values
+      values.append(number)
+    return None, values
+
+  def labels(self, get) -> Optional[Tuple[str, str, str]]:
+    """(column, kind, reason) of the first label problem, or None."""
+    if not self.with_labels:
+      return None
+    values = {}
+    for label in self.config.labels:
+      raw = get(label.source)
+      if raw in self.missing:
+        return label.source, "missing_label", f"label column {label.source!r} is missing"
+      if label.positive_values:
+        values[label.name] = int(raw in label.positive_values)
+      elif raw in _BINARY:
+        values[label.name] = _BINARY[raw]
+      else:
+        return label.source, "label_value", (f"label column {label.source!r}: value "
+                                             f"{raw!r} is outside {{0, 1}}")
+    for parent, stage in self.config.funnels():
+      if values[stage.name] == 1 and values[parent.name] == 0:
+        return stage.source, "funnel", (f"column {stage.source!r}: {stage.name} without "
+                                        f"{parent.name} ({parent.source!r} is 0)")
+    return None
+
+
+def scan(file_pattern: str,
+         config: FeatureConfig,
+         *,
+         data_format: str = "auto",
+         with_labels: bool = True,
+         bad_rows: str = "fail",
+         split: Optional[Split] = None,
+         learn: bool = False) -> Tuple[ScanReport, Optional[_Statistics]]:
+  """Checks every row of the files, and optionally learns feature statistics.
+
+  Args:
+    file_pattern: A glob or comma-separated globs.
+    config: The feature config.
+    data_format: `"auto"`, `"csv"` or `"tfrecord"`.
+    with_labels: Whether rows must carry valid labels.
+    bad_rows: `"fail"` (raise on the first bad row or empty file) or `"skip"` (record).
+    split: Only rows of this part count (and are learned from).
+    learn: Whether to collect statistics for `prepare`.
+
+  Returns:
+    The report, and the statistics (None unless `learn`).
+
+  Raises:
+    DataError: On a bad row or empty file (with `"fail"`), or when no valid row is left.
+    FileNotFoundError: If a glob matches no file.
+    ValueError: On a CSV header that does not fit the config.
+  """
+  if bad_rows not in BAD_ROW_POLICIES:
+    raise ValueError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}.")
+  files = pipeline.list_files(file_pattern)
+  data_format = pipeline.data_format_of(files, data_format)
+  report = ScanReport(files=files)
+  statistics = _Statistics(config) if learn else None
+  checker = _RowChecker(config, with_labels, [""] + list(config.csv.na_values))
+  read = _scan_csv if data_format == pipeline.CSV else _scan_tfrecord
+  for index, path in enumerate(files):
+    rows_before = report.rows
+    for bad in read(path, index, config, checker, report, statistics, split, with_labels):
+      if bad_rows == "fail":
+        raise DataError(f"{bad} (use --bad_rows=skip to skip such rows)")
+      report.bad_rows.append(bad)
+    if report.rows == rows_before and split is None:
+      if bad_rows == "fail":
+        raise DataError(f"{path}:1: the file holds no data rows.")
+      report.empty_files.append(path)
+  if report.valid_rows == 0:
+    raise DataError(f"No valid data rows in {file_pattern!r} ({report.rows} rows read, "
+                    f"{len(report.bad_rows)} bad).")
+  return report, statistics
+
+
+def _scan_csv(path, index, config, checker, report, statistics, split, with_labels):
+  if config.csv.header and pipeline.is_empty_text(path):
+    return  # Not even a header: an empty file.
+  columns = pipeline.csv_columns([path], config, with_labels)
+  position = {name: i for i, name in enumerate(columns)}
+  first_line = 2 if config.csv.header else 1
+  with pipeline.open_text(path) as f:
+    reader = csv.reader(f, delimiter=config.csv.delimiter)
+    if config.csv.header:
+      next(reader, None)
+    selected = _selected_rows(split, index)
+    for row_number, fields in enumerate(reader):
+      if not fields or (selected is not None and not selected(row_number)):
+        continue  # A blank line holds no row.
+      line = first_line + row_number
+      report.rows += 1
+      if len(fields) != len(columns):
+        yield BadRow(path, line, row_number, None, "field_count",
+                     f"expected {len(columns)} fields, found {len(fields)}")
+        continue
+      get = lambda name: fields[position[name]].strip()
+      problem, values = checker.features(get)
+      problem = problem or checker.labels(get)
+      if problem:
+        yield BadRow(path, line, row_number, position[problem[0]] + 1, *problem[1:])
+      elif statistics is not None:
+        for feature, value in zip(config.features, values):
+          statistics.add(feature, value)
+
+
+def _scan_tfrecord(path, index, config, checker, report, statistics, split, with_labels):
+  """Parses records in batches with TensorFlow and checks the values with numpy; a
+  batch that does not parse is parsed record by record to find the bad ones."""
+  spec = pipeline.example_feature_spec(config, with_labels)
+  compression = "GZIP" if path.lower().endswith(".gz") else ""
+  batches = tf.data.TFRecordDataset(path, compression).batch(_SCAN_BATCH)
+  first_row = 0
+  iterator = iter(batches)
+  while True:
+    try:
+      records = next(iterator).numpy()
+    except StopIteration:
+      return
+    except tf.errors.DataLossError as e:
+      raise DataError(f"{path}:{first_row + 1}: corrupted TFRecord: {e.message}") from e
+    rows = np.arange(first_row, first_row + len(records))
+    first_row += len(records)
+    if split is not None:
+      keep = split.selects_np(index, rows)
+      records, rows = records[keep], rows[keep]
+    report.rows += len(records)
+    good = np.ones(len(records), dtype=bool)
+    bad = []
+    columns = _parse(records, spec)
+    if columns is None:
+      for i, record in enumerate(records):
+        if _parse(records[i:i + 1], spec) is None:
+          good[i] = False
+          bad.append(BadRow(path, int(rows[i]) + 1, int(rows[i]), None,
+                            *_record_problem(record, spec)))
+      columns = _parse(records[good], spec) if good.any() else None
+    if columns is not None:
+      parsed_rows = rows[good]
+      valid = np.ones(len(parsed_rows), dtype=bool)
+      for i, kind, reason in _value_problems(columns, config, with_labels):
+        valid[i] = False
+        bad.append(BadRow(path, int(parsed_rows[i]) + 1, int(parsed_rows[i]), None, kind,
+                          reason))
+      if statistics is not None:
+        statistics.add_columns(columns, config, valid)
+    yield from sorted(bad, key=lambda b: b.row)
+
+
+def _value_problems(columns, config: FeatureConfig, with_labels: bool):
+  """(row, kind, reason) of the first value problem of each row of parsed columns."""
+  problems = {}
+
+  def flag(mask, kind, describe):
+    for i in np.flatnonzero(mask):
+      problems.setdefault(int(i), (kind, describe(int(i))))
+
+  for feature in config.features:
+    if feature.is_categorical:
+      continue
+    values = columns[feature.source]
+    first = _first_values(values, np.nan)
+    flag((values.row_lengths().numpy() > 0) & ~np.isfinite(first), "not_finite",
+         lambda i, c=feature.source, v=first: f"column {c!r}: NaN or infinite value {v[i]}")
+  if with_labels:
+    labels = {}
+    for label in config.labels:
+      values = columns[label.source]
+      present = values.row_lengths().numpy() > 0
+      flag(~present, "missing_label", lambda i, c=label.source: f"label column {c!r} is missing")
+      if label.positive_values:
+        raw = _first_values(values, b"")
+        labels[label.name] = np.isin(
+            np.char.strip(raw.astype(str)), list(label.positive_values)).astype(int)
+      else:
+        raw = _first_values(values, 0)
+        flag(present & ~np.isin(raw, (0, 1)), "label_value",
+             lambda i, c=label.source, v=raw: f"label column {c!r}: value {v[i]} is "
+             "outside {0, 1}")
+        labels[label.name] = raw
+    for parent, stage in config.funnels():
+      flag((labels[stage.name] == 1) & (labels[parent.name] == 0), "funnel",
+           lambda i, p=parent, s=stage: f"column {s.source!r}: {s.name} without "
+           f"{p.name} ({p.source!r} is 0)")
+  return [(i,) + problems[i] for i in sorted(problems)]
+
+
+def _first_values(values: tf.RaggedTensor, default) -> np.ndarray:
+  return values.to_tensor(default_value=default, shape=[None, 1])[:, 0].numpy()
+
+
+def _parse(records: np.ndarray, spec) -> Optional[Dict[str, tf.RaggedTensor]]:
+  try:
+    return tf.io.parse_example(records, spec)
+  except tf.errors.InvalidArgumentError:
+    return None
+
+
+def _record_problem(record: bytes, spec) -> Tuple[str, str]:
+  """(kind, reason) of a record that does not parse, naming the column."""
+  try:
+    example = tf.train.Example.FromString(record)
+  except Exception as e:  # pylint: disable=broad-except
+    return "not_example", f"not a tf.Example: {e}"
+  expected = {tf.string: "bytes_list", tf.int64: "int64_list", tf.float32: "float_list"}
+  for column, feature_spec in spec.items():
+    feature = example.features.feature.get(column)
+    found = feature.WhichOneof("kind") if feature is not None else None
+    if found is not None and found != expected[feature_spec.dtype]:
+      return "value_type", (f"column {column!r}: expected {expected[feature_spec.dtype]}, "
+                            f"found {found}")
+  return "value_type", "the record does not parse as the feature config's tf.Example"
+
+
+def _selected_rows(split: Optional[Split], index: int):
+  if split is None:
+    return None
+  cache = {}
+
+  def selected(row: int) -> bool:
+    block = row // 4096
+    if block not in cache:
+      cache.clear()
+      cache[block] = split.selects_np(index, np.arange(block * 4096, (block + 1) * 4096))
+    return bool(cache[block][row % 4096])
+
+  return selected
+
+
+def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
+  """The config with every missing statistic filled in from `statistics`."""
+  features = []
+  for feature in config.features:
+    if not feature.needs_statistics:
+      features.append(feature)
+    elif feature.is_categorical:
+      ranked = sorted(((c, v) for v, c in statistics.counts[feature.name].items()
+                       if c >= feature.min_count), key=lambda cv: (-cv[0], cv[1]))
+      if feature.max_tokens is not None:
+        ranked = ranked[:feature.max_tokens]
+      features.append(dataclasses.replace(feature, vocabulary=tuple(v for _, v in ranked)))
+    else:
+      values = statistics.numeric_values(feature)
+      if feature.num_bins is not None:
+        quantiles = np.quantile(values, np.linspace(0, 1, feature.num_bins + 1)[1:-1]) \
+            if values.size else np.zeros(0)
+        boundaries = tuple(float(b) for b in np.unique(quantiles))
+        features.append(dataclasses.replace(feature, boundaries=boundaries, num_bins=None))
+      else:
+        mean = float(values.mean()) if values.size else 0.0
+        std = float(values.std()) if values.size else 0.0
+        features.append(dataclasses.replace(
+            feature, mean=mean if feature.mean is None else feature.mean,
+            std=(std if std > 0 else 1.0) if feature.std is None else feature.std))
+  return config.replace_features(features)
