@@ -22,10 +22,12 @@ Only the chief writes the model directory's files and the export; the other work
 write their checkpoints (every worker must save) to a scratch directory and delete it.
 """
 
+import collections
 import contextlib
 import dataclasses
 import json
 import os
+import re
 from typing import Callable, Dict, Iterator, List, Optional, Union
 
 from absl import flags
@@ -36,7 +38,8 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 # `auto_shard_dataset` is the rewrite that tf.distribute applies to the input of a
 # multi-worker strategy; the parameter-server input needs it with the worker index.
-from tensorflow.python.distribute import input_ops  # pylint: disable=g-direct-tensorflow-import
+# pylint: disable-next=g-direct-tensorflow-import
+from tensorflow.python.distribute import input_ops
 
 FLAGS = flags.FLAGS
 
@@ -45,6 +48,7 @@ MIRRORED = "mirrored"
 MULTI_WORKER_MIRRORED = "multi_worker_mirrored"
 PARAMETER_SERVER = "parameter_server"
 STRATEGIES = (DEFAULT, MIRRORED, MULTI_WORKER_MIRRORED, PARAMETER_SERVER)
+_PART = re.compile(r"/part_\d+:\d+$")  # The name suffix of a ShardedVariable's shards.
 
 flags.DEFINE_enum("strategy", DEFAULT, list(STRATEGIES),
                   "tf.distribute strategy: default (one device), mirrored (the GPUs of "
@@ -89,9 +93,18 @@ class Task:
     return self.type == "worker" and self.index == 0 and "chief" not in self.cluster
 
 
-def is_chief() -> bool:
-  """Whether this process is the chief of its cluster (true without a cluster)."""
-  return Task.from_environment().is_chief
+def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:
+  return isinstance(strategy, tf.distribute.ParameterServerStrategy)
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+  return isinstance(strategy, (tf.distribute.MultiWorkerMirroredStrategy,
+                               tf.distribute.ParameterServerStrategy))
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process is the chief (always, unless `strategy` is multi-worker)."""
+  return not is_multi_worker(strategy) or Task.from_environment().is_chief
 
 
 def setup() -> tf.distribute.Strategy:
@@ -129,10 +142,6 @@ def serve(task: Task) -> None:
   server.join()
 
 
-def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:
-  return isinstance(strategy, tf.distribute.ParameterServerStrategy)
-
-
 def input_workers(strategy: tf.distribute.Strategy) -> int:
   """The number of tasks that read training data under `strategy`."""
   cluster = Task.from_environment().cluster
@@ -141,6 +150,13 @@ def input_workers(strategy: tf.distribute.Strategy) -> int:
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return len(cluster.get("chief", [])) + len(cluster.get("worker", [])) or 1
   return 1
+
+
+def partitioned_variables(model: tf.keras.Model) -> Dict[str, int]:
+  """The model's variables partitioned by the strategy, with their numbers of shards."""
+  shards = collections.Counter(_PART.sub("", v.name) for v in model.variables
+                               if _PART.search(v.name))
+  return dict(shards)
 
 
 def barrier(strategy: tf.distribute.Strategy) -> None:
@@ -157,7 +173,7 @@ def chief_first(strategy: tf.distribute.Strategy) -> Iterator[None]:
   For writes into the model directory that later readers need whole: the other
   workers wait until the chief has left the block.
   """
-  chief = is_chief()
+  chief = is_chief(strategy)
   if not chief:
     barrier(strategy)
   yield
@@ -212,18 +228,25 @@ class TrainingInput:
       return tf.data.experimental.AutoShardPolicy.FILE
     return tf.data.experimental.AutoShardPolicy.DATA
 
+  def steps(self, strategy: tf.distribute.Strategy, skip_steps: int = 0) -> Optional[int]:
+    """The `steps_per_epoch` of `fit` for the rest of an epoch after `skip_steps`.
+
+    None where synchronous workers read files of different lengths: `fit` then runs
+    until every worker's files are done.
+    """
+    return None if self._own_files(strategy) else self.steps_per_epoch - skip_steps
+
   def dataset(self, strategy: tf.distribute.Strategy, epoch: int, skip_steps: int = 0
               ) -> Union[tf.data.Dataset, tf.keras.utils.experimental.DatasetCreator]:
     """The rest of `epoch` after its first `skip_steps` steps, for Keras `fit`.
 
     Under a parameter-server strategy, a `DatasetCreator` of each worker's shard,
-    repeated (`fit` needs `steps_per_epoch` then; `skip_steps` is not applied: the
-    order of asynchronous steps is not reproducible anyway).
+    repeated (`fit` needs `steps_per_epoch` then); `skip_steps` is not applied there:
+    the order of asynchronous steps is not reproducible anyway.
     """
     workers = input_workers(strategy)
-    policy = self.shard_policy(workers)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = policy
+    options.experimental_distribute.auto_shard_policy = self.shard_policy(workers)
     seed = epoch_seed(self.seed, epoch)
     if is_parameter_server(strategy):
       def worker_dataset(_):
@@ -234,13 +257,19 @@ class TrainingInput:
 
       return tf.keras.utils.experimental.DatasetCreator(worker_dataset)
     dataset = self.read(seed)
-    if skip_steps:
-      # A step reads one batch of the whole data (DATA), or one batch of each worker's
-      # files per `workers` steps (FILE).
-      per_worker = policy == tf.data.experimental.AutoShardPolicy.FILE and workers > 1
-      if per_worker and skip_steps % workers:
-        logging.warning("Resuming %d steps into the epoch with %d workers sharding by "
-                        "file: each worker skips %d batches of its files, a little less "
-                        "than it had read.", skip_steps, workers, skip_steps // workers)
-      dataset = dataset.skip(skip_steps // workers if per_worker else skip_steps)
+    if skip_steps and self._own_files(strategy):
+      # Each step reads 1/workers of a batch of each worker's files.
+      if skip_steps % workers:
+        logging.warning("Resuming %d steps into the epoch with %d workers reading their "
+                        "own files: each skips %d batches, a little less than it had "
+                        "read.", skip_steps, workers, skip_steps // workers)
+      dataset = dataset.skip(skip_steps // workers)
+    elif skip_steps:
+      dataset = dataset.skip(skip_steps)  # Each step reads one batch of the data.
     return dataset.with_options(options)
+
+  def _own_files(self, strategy: tf.distribute.Strategy) -> bool:
+    """Whether synchronous workers (more than one) shard by file."""
+    workers = input_workers(strategy)
+    return (workers > 1 and not is_parameter_server(strategy)
+            and self.shard_policy(workers) == tf.data.experimental.AutoShardPolicy.FILE)

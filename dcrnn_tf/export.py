@@ -103,7 +103,8 @@ def export_saved_model(model: tf.keras.Model, feature_config: FeatureConfig,
   The version is written to a temporary directory beside the final one (`.tmp-...`,
   a name TF Serving ignores) and renamed into place when complete, so a reader
   (TF Serving polling `export_dir`) never sees half a version; on failure the
-  temporary directory is removed.
+  temporary directory is removed, and one left by a killed export is removed by the
+  next export.
 
   Args:
     model: The model to export.
@@ -126,8 +127,10 @@ def export_saved_model(model: tf.keras.Model, feature_config: FeatureConfig,
     raise FileExistsError(f"Export version {final} already exists.")
   model_name = os.path.basename(os.path.normpath(export_dir))
   warmup = warmup_requests(model_name, feature_config, warmup_features)
+  for name in os.listdir(export_dir):  # Left by an export that was killed.
+    if name.startswith(".tmp-"):
+      shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
   temporary = os.path.join(export_dir, f".tmp-{version}")
-  shutil.rmtree(temporary, ignore_errors=True)
   try:
     tf.saved_model.save(model, temporary,
                         signatures=serving_functions(model, feature_config))

@@ -487,9 +487,12 @@ class FeatureConfig:
       raise ValueError(f"{path}: invalid feature config: {e}") from e
 
   def save(self, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    """Writes the config as JSON, atomically (a temporary file, then a rename)."""
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as f:
       json.dump(self.to_dict(), f, indent=2)
       f.write("\n")
+    os.replace(temporary, path)
 
 
 def _build(cls, entry, where: str):

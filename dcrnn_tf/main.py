@@ -278,8 +278,9 @@ def main(argv):
     run.fit(training_input(data, feature_config), FLAGS.epochs,
             validation_data=data.dataset("validation", feature_config, for_fit=True),
             verbose=FLAGS.verbose)
-  if not distribute.is_chief():
-    return  # Only the chief evaluates, exports and predicts.
+  if not distribute.is_chief(strategy):  # Only the chief evaluates, exports and predicts;
+    distribute.barrier(strategy)  # the other workers stay up until it is done.
+    return
   model = run.local_model()
   if FLAGS.mode in ("train", "evaluate"):
     evaluate(model, data, feature_config)
@@ -292,6 +293,7 @@ def main(argv):
     logging.info("Exported SavedModel to %s", path)
   if FLAGS.mode == "predict":
     predict(model, data, feature_config)
+  distribute.barrier(strategy)
 
 
 if __name__ == "__main__":

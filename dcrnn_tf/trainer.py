@@ -93,6 +93,9 @@ class Trainer:
       self.checkpoint = tf.train.Checkpoint(
           model=self.model, optimizer=self.model.optimizer,
           epoch=tf.Variable(0, dtype=tf.int64), epoch_step=tf.Variable(0, dtype=tf.int64))
+    if distribute.is_parameter_server(self.strategy):
+      logging.info("Variables partitioned over the parameter servers (shards): %s",
+                   distribute.partitioned_variables(self.model))
     self.manager = tf.train.CheckpointManager(self.checkpoint, self.checkpoint_dir,
                                               max_to_keep=keep_checkpoints)
     self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
@@ -135,16 +138,19 @@ class Trainer:
       logging.info("Already trained for %d epochs; nothing to train.", start)
       return
     parameter_server = distribute.is_parameter_server(self.strategy)
-    if parameter_server and validation_data is not None:
+    if parameter_server and self.checkpoint_every_steps:
+      logging.warning("Checkpoints only at the end of each epoch under a parameter-server "
+                      "strategy (Keras allows no per-step callbacks there).")
+    if validation_data is not None and parameter_server:
       logging.info("No validation after each epoch under a parameter-server strategy.")
       validation_data = None
     elif validation_data is not None:
       validation_data = distribute.shard_by_record(validation_data)
     for epoch in range(start, epochs):
-      steps = train_input.steps_per_epoch - skip if parameter_server else None
       self.model.fit(train_input.dataset(self.strategy, epoch, skip),
                      validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
-                     steps_per_epoch=steps, callbacks=self._callbacks(skip), verbose=verbose)
+                     steps_per_epoch=train_input.steps(self.strategy, skip),
+                     callbacks=self._callbacks(skip), verbose=verbose)
       skip = 0
 
   def local_model(self) -> tf.keras.Model:
@@ -155,8 +161,7 @@ class Trainer:
     partitioned variables (`ShardedVariable`, parameter servers) does not load, and
     one of multi-worker mirrored variables would need every worker to export.
     """
-    if not isinstance(self.strategy, (tf.distribute.MultiWorkerMirroredStrategy,
-                                      tf.distribute.ParameterServerStrategy)):
+    if not distribute.is_multi_worker(self.strategy):
       return self.model
     model = build_model(self.model_name, self.model_options, self.feature_config,
                         self.learning_rate)
@@ -172,11 +177,11 @@ class Trainer:
     """
     finite = [tf.reduce_all(tf.math.is_finite(w)) for w in self.model.trainable_weights]
     if not bool(tf.reduce_all(finite)):
-      raise self.non_finite(f"weights became NaN or infinite (epoch {epochs_done + 1})")
+      raise self.non_finite("weights became NaN or infinite")
     self.checkpoint.epoch.assign(epochs_done)
     self.checkpoint.epoch_step.assign(epoch_step)
     step = self.step
-    if distribute.is_chief():
+    if distribute.is_chief(self.strategy):
       self.latest_checkpoint = self.manager.save(checkpoint_number=step)
       logging.info("Saved checkpoint %s (step %d).", self.latest_checkpoint, step)
       return
@@ -201,7 +206,7 @@ class Trainer:
       callbacks = [EpochCheckpoint(self)]
     else:
       callbacks = [StepCheckpoint(self, skip)]
-    if distribute.is_chief():
+    if distribute.is_chief(self.strategy):
       callbacks.append(tf.keras.callbacks.CSVLogger(
           os.path.join(self.model_dir, TRAINING_LOG), append=True))
     return callbacks
