@@ -23,5 +23,5 @@ setuptools.setup(
         "absl-py",
         "pyyaml",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"benchmark": ["matplotlib"], "test": ["pytest", "matplotlib"]},
 )

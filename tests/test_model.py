@@ -1,5 +1,7 @@
 """DCRNN: outputs, funnel, parameter counts, losses, save and reload."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -8,8 +10,8 @@ import tensorflow as tf
 
 from conftest import funnel_config, random_features
 from dcrnn_tf import training
-from dcrnn_tf.features import Task
-from dcrnn_tf.models import DCRNN, build_model
+from dcrnn_tf.features import CsvFormat, Task
+from dcrnn_tf.models import DCRNN, build_model, parameters_per_added_task
 
 
 def gru_cell_params(units, input_width):
@@ -147,3 +149,9 @@ def test_single_task_trains_funnel_stages_on_their_own_labels(config):
     training.compile_model(model, config)
   assert single.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 1.0, "ctcvr": 0.0}
   assert esmm.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 0.0, "ctcvr": 1.0}
+
+
+def test_parameters_per_added_task_with_a_fixed_csv_layout(config):
+  headerless = dataclasses.replace(config, csv=CsvFormat(header=False, columns=config.columns))
+  assert (parameters_per_added_task("shared_bottom", headerless)
+          == parameters_per_added_task("shared_bottom", config))

@@ -37,6 +37,7 @@ CSV = "csv"
 TFRECORD = "tfrecord"
 DATA_FORMATS = ("auto", CSV, TFRECORD)
 _MAX_PARALLEL_FILES = 16
+_FILTER_BLOCK = 4096
 _TF_DTYPES = {"string": tf.string, "int64": tf.int64, "float32": tf.float32}
 
 
@@ -196,16 +197,24 @@ def make_dataset(file_pattern: str,
   if shuffle:
     dataset = dataset.shuffle(len(files), seed=seed)
   keep = _row_filter(files, split, skip_rows)
+  if data_format == CSV:  # Blank lines (e.g. at the end of a file) hold no row.
+    keep_row = keep
+    keep = lambda index, rows, records: (
+        (tf.strings.length(records) > 0) if keep_row is None
+        else keep_row(index, rows) & (tf.strings.length(records) > 0))
+  elif keep is not None:
+    keep_row = keep
+    keep = lambda index, rows, records: keep_row(index, rows)
   if keep is None:
     read_file = lambda path, compression, index: read(path, compression)
   else:
-    read_file = lambda path, compression, index: read(path, compression).enumerate().filter(
-        lambda row, record: keep(index, row)).map(lambda row, record: record)
+    # Rows are filtered a block at a time (a per-row filter is several times slower).
+    read_file = lambda path, compression, index: read(path, compression).enumerate().batch(
+        _FILTER_BLOCK).map(lambda rows, records: tf.boolean_mask(
+            records, keep(index, rows, records))).unbatch()
   dataset = dataset.interleave(read_file,
                                cycle_length=min(len(files), _MAX_PARALLEL_FILES),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  if data_format == CSV:  # Blank lines (e.g. at the end of a file) hold no row.
-    dataset = dataset.filter(lambda line: tf.strings.length(line) > 0)
   if shuffle:
     dataset = dataset.shuffle(shuffle_buffer, seed=seed)
   dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

@@ -60,9 +60,13 @@ def parameters_per_added_task(name: str, feature_config: FeatureConfig,
   task = "added_task"
   while task in used or f"{task}_label" in used:
     task += "_"
+  csv = feature_config.csv
+  if csv.columns is not None:
+    csv = dataclasses.replace(csv, columns=csv.columns + (f"{task}_label",))
   extended = dataclasses.replace(feature_config,
                                  labels=feature_config.labels + (f"{task}_label",),
-                                 tasks=feature_config.tasks + (Task(task, f"{task}_label"),))
+                                 tasks=feature_config.tasks + (Task(task, f"{task}_label"),),
+                                 csv=csv)
   return (trainable_parameters(name, extended, **options)
           - trainable_parameters(name, feature_config, **options))
 

@@ -1,0 +1,313 @@
+r"""The side-by-side benchmark: every registered model and the DCRNN ablations.
+
+  python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_census.flags \
+      --data_dir=../shared/data/census-income
+  python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_synthetic.flags
+  python -m dcrnn_tf.benchmark ... --preset=smoke      # the same in a few minutes
+
+The data flags are those of `dcrnn_tf.main` (`--data_dir`, `--train_path`, `--split`,
+`--feature_config`…), and so are the model flags (`--embedding_dim`, `--shared_units`…,
+one set for all models). The benchmark prepares the feature config from the training
+part once, then trains every model of `--models` (default: all registered) for each of
+`--seeds`, and the DCRNN variants of `--ablations` for the first `--ablation_seeds`
+seeds, each run in its own process (`dcrnn_tf.benchmarking.worker`): same split,
+embedding size, batch size, optimizer and epoch budget for all, early stopping on the
+validation loss, metrics on the test part. The first seed of each model also measures
+throughput and the latency of its SavedModel (`dcrnn_tf.benchmarking.latency`).
+
+Writes to `--output_dir`: `<name>.json` (every row, see `report.ROW_KEYS`),
+`<name>.md` (the tables) and the PNG plots; with `--write_markdown=BENCHMARKS.md` it
+also copies the JSON and plots to `benchmarks/` beside that file and rewrites the file
+from every `benchmarks/*.json` there (`--render_only` does only that, redrawing the
+plots, after a change of the report's layout). Runs stop being started once
+`--time_budget_minutes` is spent; what did not finish is marked so.
+"""
+
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from dcrnn_tf import main as cli
+from dcrnn_tf import model_flags
+from dcrnn_tf import models
+from dcrnn_tf.benchmarking import latency
+from dcrnn_tf.benchmarking import measure
+from dcrnn_tf.benchmarking import plan
+from dcrnn_tf.benchmarking import report
+from dcrnn_tf.benchmarking import worker
+from dcrnn_tf.data import synthetic
+from dcrnn_tf.features import FeatureConfig
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("benchmark_name", "benchmark",
+                    "Name of the benchmark: its JSON and plot file names.")
+flags.DEFINE_string("title", None, "Title of its Markdown section (default: the name).")
+flags.DEFINE_string("output_dir", "runs/benchmark", "Runs, JSON, tables and plots.")
+flags.DEFINE_list("models", [], "Models of the table (default: every registered model).")
+flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds of the model table.")
+flags.DEFINE_list("ablations", list(plan.ABLATION_GROUPS),
+                  f"DCRNN ablation groups, of {', '.join(plan.ABLATION_GROUPS)}.")
+flags.DEFINE_integer("ablation_seeds", 2, "The ablations use the first this many seeds.")
+flags.DEFINE_integer("patience", 1, "Early stopping patience (epochs) on the validation loss.")
+flags.DEFINE_integer("max_train_batches", 0, "If > 0, train on this many batches per epoch.")
+flags.DEFINE_integer("speed_batches", 30, "Batches per window of the in-memory training rate.")
+flags.DEFINE_integer("speed_windows", 5, "Timed windows of the in-memory training rate.")
+flags.DEFINE_list("latency_batch_sizes", ["1", "512"], "Batch sizes of the latency.")
+flags.DEFINE_integer("latency_calls", 200, "Timed calls per latency batch size.")
+flags.DEFINE_float("time_budget_minutes", 45.0,
+                   "No run starts after this many minutes (the benchmark then reports "
+                   "what finished).")
+flags.DEFINE_integer("run_timeout_s", 900, "A run taking longer is stopped (and fails).")
+flags.DEFINE_enum("preset", "full", ["full", "smoke"],
+                  "smoke: one seed, one epoch of at most 20 batches, few timing calls, "
+                  "and the Markdown under --output_dir (never the committed one).")
+flags.DEFINE_string("write_markdown", None,
+                    "Also write this Markdown file (e.g. BENCHMARKS.md) from the JSON files "
+                    "in benchmarks/ beside it, after copying this benchmark's there.")
+flags.DEFINE_bool("render_only", False,
+                  "Run nothing: redraw the plots and rewrite --write_markdown from the JSON "
+                  "files already in benchmarks/ beside it.")
+
+SMOKE = {"seeds": ["1"], "ablation_seeds": 1, "epochs": 1, "max_train_batches": 20,
+         "speed_batches": 5, "speed_windows": 2, "latency_calls": 20}
+FIGURES_DIR = "benchmarks"
+ROLES = ("train", "validation", "test")
+
+
+def model_options(name: str) -> Dict[str, Any]:
+  """The options of model `name` from the model flags (as `--model=name` would get)."""
+  chosen = FLAGS.model
+  FLAGS.model = name
+  try:
+    return model_flags.model_options()
+  finally:
+    FLAGS.model = chosen
+
+
+def prepare_data() -> Tuple[FeatureConfig, Dict[str, Any]]:
+  """Checks the files of every role and prepares the feature config, once.
+
+  Returns:
+    (prepared feature config, the data part of the workers' settings).
+  """
+  if FLAGS.synthetic:
+    if not FLAGS.data_dir:
+      raise app.UsageError("--synthetic needs --data_dir.")
+    synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
+                             eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+  FLAGS.model_dir = os.path.join(FLAGS.output_dir, "data")
+  data = cli.Data()
+  feature_config = cli.prepared_feature_config(data)
+  roles = {}
+  for role in ROLES:
+    if role not in data.reports:
+      data.check(role, feature_config)
+    split = data.split(role)
+    roles[role] = {"path": data.path(role),
+                   "split": dataclasses.asdict(split) if split else None,
+                   "skip_rows": data.reports[role].skip_rows(),
+                   "rows": data.reports[role].valid_rows}
+  return feature_config, {
+      "feature_config": os.path.abspath(os.path.join(FLAGS.model_dir, cli.FEATURE_CONFIG)),
+      "data_format": FLAGS.data_format, "roles": roles}
+
+
+def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
+  """The model table's rows, then the ablations' (models that refuse the config are
+  listed as not run, with the reason)."""
+  names = FLAGS.models or list(models.MODELS)
+  options, skip = {}, {}
+  for name in names:
+    options[name] = model_options(name)
+    try:
+      models.build_model(name, feature_config, **options[name])
+    except ValueError as e:
+      skip[name] = str(e)
+  seeds = [int(s) for s in FLAGS.seeds]
+  rows = plan.model_rows(options, seeds, skip)
+  if FLAGS.ablations:
+    rows += plan.ablation_rows(FLAGS.ablations, model_options("dcrnn"),
+                               ("shared_bottom", model_options("shared_bottom")),
+                               feature_config, seeds[:FLAGS.ablation_seeds])
+  return rows
+
+
+def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
+  """Runs one worker job in a fresh process (reusing a finished identical one)."""
+  os.makedirs(run_dir, exist_ok=True)
+  job_path = os.path.join(run_dir, "job.json")
+  result_path = os.path.join(run_dir, worker.RESULT)
+  text = json.dumps(job, indent=2, sort_keys=True)
+  if os.path.exists(result_path) and os.path.exists(job_path):
+    with open(job_path, encoding="utf-8") as f:
+      if f.read() == text:
+        with open(result_path, encoding="utf-8") as r:
+          return json.load(r)
+  if os.path.exists(result_path):
+    os.remove(result_path)
+  with open(job_path, "w", encoding="utf-8") as f:
+    f.write(text)
+  log_path = os.path.join(run_dir, "log.txt")
+  if not _subprocess([sys.executable, "-m", "dcrnn_tf.benchmarking.worker", job_path],
+                     log_path):
+    return None
+  with open(result_path, encoding="utf-8") as f:
+    result = json.load(f)
+  if job["run"] and job["run"]["measure_speed"]:
+    latency_path = os.path.join(run_dir, "latency.json")
+    if _subprocess([sys.executable, latency.__file__, f"--saved_model={result['saved_model']}",
+                    f"--requests={os.path.join(run_dir, worker.REQUESTS)}",
+                    f"--batch_sizes={','.join(FLAGS.latency_batch_sizes)}",
+                    f"--calls={FLAGS.latency_calls}", f"--output={latency_path}"],
+                   os.path.join(run_dir, "latency_log.txt")):
+      with open(latency_path, encoding="utf-8") as f:
+        result["latency_ms"] = json.load(f)
+    with open(result_path, "w", encoding="utf-8") as f:
+      json.dump(result, f, indent=2)
+  return result
+
+
+def _subprocess(command: List[str], log_path: str) -> bool:
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  with open(log_path, "w", encoding="utf-8") as log:
+    try:
+      code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            timeout=FLAGS.run_timeout_s, check=False).returncode
+    except subprocess.TimeoutExpired:
+      code = "timeout"
+  if code != 0:
+    with open(log_path, encoding="utf-8") as log:
+      logging.error("%s failed (%s); the end of %s:\n%s", command[2:4], code, log_path,
+                    log.read()[-3000:])
+  return code == 0
+
+
+def run_benchmark() -> Dict[str, Any]:
+  """Runs every row's runs within the budget and returns the benchmark's JSON."""
+  start = time.time()
+  feature_config, data_settings = prepare_data()
+  settings = {**data_settings,
+              "batch_size": FLAGS.batch_size, "shuffle_buffer": FLAGS.shuffle_buffer,
+              "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
+              "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
+              "speed_batches": FLAGS.speed_batches, "speed_windows": FLAGS.speed_windows,
+              "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes)}
+  rows = plan_rows(feature_config)
+  runs_dir = os.path.join(FLAGS.output_dir, "runs")
+  pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
+  pipeline_rate = pipeline and pipeline["pipeline_rows_per_s"]
+  results: Dict[str, Dict[str, Any]] = {}
+  model_runs = plan.unique_runs([r for r in rows if r.group == plan.MODELS_GROUP])
+  ablation_runs = [run for run in plan.unique_runs(rows) if run.key not in
+                   {r.key for r in model_runs}]
+  runs = model_runs + ablation_runs
+  not_started, failed = 0, 0
+  for i, run in enumerate(runs):
+    if time.time() - start > FLAGS.time_budget_minutes * 60:
+      not_started = len(runs) - i
+      logging.warning("Time budget spent: %d runs of %d not started.", not_started, len(runs))
+      break
+    logging.info("Run %d of %d: %s %s seed %d", i + 1, len(model_runs) + len(ablation_runs),
+                 run.model, dict(run.options), run.seed)
+    result = execute({"settings": settings, "run": run.to_dict()},
+                     os.path.join(runs_dir, run.key))
+    if result is not None:
+      results[run.key] = result
+    else:
+      failed += 1
+  aggregated = [report.aggregate(row, results, pipeline_rate) for row in rows]
+  return {
+      "name": FLAGS.benchmark_name,
+      "title": FLAGS.title or FLAGS.benchmark_name,
+      "command": " ".join(["python -m dcrnn_tf.benchmark"]
+                          + [shlex.quote(a) for a in sys.argv[1:]]),
+      "machine": measure.machine(),
+      "date": datetime.date.today().isoformat(),
+      "wall_seconds": time.time() - start,
+      "time_budget_minutes": FLAGS.time_budget_minutes,
+      "runs": {"planned": len(runs), "failed": failed, "not_started": not_started},
+      "preset": FLAGS.preset,
+      "settings": {
+          "train_path": cli.data_path("train_path"), "split": FLAGS.split or "none",
+          "rows": {role: data_settings["roles"][role]["rows"] for role in ROLES},
+          "embedding_dim": FLAGS.embedding_dim, "batch_size": FLAGS.batch_size,
+          "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
+          "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
+          "seeds": [int(s) for s in FLAGS.seeds],
+          "ablation_seeds": [int(s) for s in FLAGS.seeds][:FLAGS.ablation_seeds]},
+      "outputs": list(feature_config.output_names),
+      "pipeline_rows_per_s": pipeline_rate,
+      "flops_note": measure.FLOPS_NOTE,
+      "models": [r for r in aggregated if r["group"] == plan.MODELS_GROUP],
+      "ablations": [r for r in aggregated if r["group"] != plan.MODELS_GROUP],
+  }
+
+
+def write_outputs(bench: Mapping[str, Any]) -> None:
+  """Writes the JSON, the tables and the plots; and the Markdown file if asked."""
+  out = FLAGS.output_dir
+  json_path = os.path.join(out, f"{bench['name']}.json")
+  with open(json_path, "w", encoding="utf-8") as f:
+    json.dump(bench, f, indent=2)
+  plots = report.write_plots(bench, out)
+  with open(os.path.join(out, f"{bench['name']}.md"), "w", encoding="utf-8") as f:
+    f.write(report.section(bench, "."))
+  markdown = FLAGS.write_markdown
+  if FLAGS.preset == "smoke" and markdown:
+    markdown = os.path.join(out, os.path.basename(markdown))
+  if not markdown:
+    return
+  figures = os.path.join(os.path.dirname(os.path.abspath(markdown)), FIGURES_DIR)
+  os.makedirs(figures, exist_ok=True)
+  for path in [json_path] + plots:
+    shutil.copy(path, figures)
+  write_markdown(markdown, redraw=False)
+
+
+def write_markdown(markdown: str, redraw: bool) -> None:
+  """Writes `markdown` from every benchmark JSON in `benchmarks/` beside it (redrawing
+  their plots there first if `redraw`)."""
+  figures = os.path.join(os.path.dirname(os.path.abspath(markdown)), FIGURES_DIR)
+  benches = []
+  for path in sorted(glob.glob(os.path.join(figures, "*.json"))):
+    with open(path, encoding="utf-8") as f:
+      benches.append(json.load(f))
+    if redraw:
+      report.write_plots(benches[-1], figures)
+  with open(markdown, "w", encoding="utf-8") as f:
+    f.write(report.document(benches, FIGURES_DIR))
+  logging.info("Wrote %s", markdown)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  if FLAGS.render_only:
+    if not FLAGS.write_markdown:
+      raise app.UsageError("--render_only needs --write_markdown.")
+    write_markdown(FLAGS.write_markdown, redraw=True)
+    return
+  if FLAGS.preset == "smoke":
+    for name, value in SMOKE.items():
+      setattr(FLAGS, name, value)
+  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  bench = run_benchmark()
+  write_outputs(bench)
+  logging.info("Wrote %s", FLAGS.output_dir)
+
+
+if __name__ == "__main__":
+  app.run(main)

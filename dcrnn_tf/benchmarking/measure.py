@@ -1,0 +1,118 @@
+"""Measurements of a model and its process: FLOPs, memory, timing, the machine."""
+
+import importlib.metadata
+import os
+import platform
+import resource
+import statistics
+import time
+from typing import Dict, List
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
+from dcrnn_tf.data.pipeline import feature_tensor_specs
+from dcrnn_tf.features import FeatureConfig
+
+FLOPS_NOTE = (
+    "FLOPs per example: the float operations of the model's forward graph at batch 1 "
+    "(`tf.function` of `model(features, training=False)`), counted by "
+    "`tf.compat.v1.profiler` with `ProfileOptionBuilder.float_operation()`: ops with a "
+    "registered FLOP count (MatMul, elementwise arithmetic, activations, reductions); "
+    "embedding gathers, string lookups and tensor reshaping count 0. A multiply-add "
+    "counts 2.")
+
+
+def forward_flops(model: tf.keras.Model, feature_config: FeatureConfig) -> int:
+  """Float operations of one example's forward pass (see `FLOPS_NOTE`)."""
+  specs = {name: tf.TensorSpec([1], spec.dtype, name=name)
+           for name, spec in feature_tensor_specs(feature_config).items()}
+  forward = tf.function(lambda features: model(features, training=False))
+  graph = forward.get_concrete_function(specs).graph
+  options = (tf.compat.v1.profiler.ProfileOptionBuilder(
+      tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
+             .with_empty_output().build())
+  return int(tf.compat.v1.profiler.profile(graph=graph, options=options).total_float_ops)
+
+
+def peak_rss_mib() -> float:
+  """Peak resident memory of this process so far, in MiB (Linux `ru_maxrss`)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class BatchTimer(tf.keras.callbacks.Callback):
+  """Records when each epoch begins and when each of its training batches ends."""
+
+  def __init__(self):
+    super().__init__()
+    self.epochs: List[List[float]] = []
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epochs.append([time.perf_counter()])
+
+  def on_train_batch_end(self, batch, logs=None):
+    self.epochs[-1].append(time.perf_counter())
+
+  def epoch_rate(self, rows_per_epoch: int, batch_size: int) -> float:
+    """Training rows per second of `fit`, input pipeline included.
+
+    Over the epochs after the first (which traces the graphs), from each epoch's
+    start (so refilling the shuffle buffer counts) to its last batch, validation
+    excluded. With one epoch: from the end of its first batch to its last.
+    """
+    if len(self.epochs) > 1:
+      seconds = sum(times[-1] - times[0] for times in self.epochs[1:])
+      return rows_per_epoch * (len(self.epochs) - 1) / seconds
+    times = self.epochs[0]
+    return (len(times) - 2) * batch_size / (times[-1] - times[1])
+
+  def window_rates(self, batch_size: int, window: int) -> List[float]:
+    """Rows per second of consecutive windows of `window` batches of the last epoch,
+    after its first batch."""
+    times = self.epochs[-1][1:]
+    return [window * batch_size / (times[i + window] - times[i])
+            for i in range(0, len(times) - window, window)]
+
+
+def cached_training_rate(model: tf.keras.Model, dataset: tf.data.Dataset, batch_size: int,
+                         batches: int, windows: int) -> float:
+  """Training rows per second on `batches` batches held in memory (no file reading).
+
+  The batches are cached and read once before timing; `fit` then runs `windows`
+  windows of `batches` steps after a warm-up window, and the median window rate is
+  returned (robust to other processes on a shared machine). Trains `model` further.
+  """
+  cached = dataset.take(batches).cache().repeat()
+  for _ in cached.take(batches):
+    pass
+  timer = BatchTimer()
+  model.fit(cached, steps_per_epoch=batches * (windows + 1), epochs=1, verbose=0,
+            callbacks=[timer])
+  return statistics.median(timer.window_rates(batch_size, batches)[1:] or
+                           timer.window_rates(batch_size, batches))
+
+
+def pipeline_rate(dataset: tf.data.Dataset, rows: int) -> float:
+  """Rows per second of a full pass over `dataset` (after an untimed pass), no model."""
+  for _ in dataset:
+    pass
+  start = time.perf_counter()
+  for _ in dataset:
+    pass
+  return rows / (time.perf_counter() - start)
+
+
+def machine() -> Dict[str, str]:
+  """The CPU model, core count and software versions of this machine."""
+  cpu = platform.processor() or platform.machine()
+  if os.path.exists("/proc/cpuinfo"):
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    cpu = names[0] if names else cpu
+  return {
+      "cpu": cpu,
+      "cores": str(os.cpu_count()),
+      "tensorflow": tf.__version__,
+      "tf_keras": importlib.metadata.version("tf-keras"),
+      "python": platform.python_version(),
+  }

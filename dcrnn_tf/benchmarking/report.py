@@ -1,0 +1,313 @@
+"""Aggregating runs over seeds into table rows; the Markdown document and the plots."""
+
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from dcrnn_tf.benchmarking.measure import FLOPS_NOTE
+from dcrnn_tf.benchmarking.plan import Row
+
+# Keys of a row of the JSON (see `aggregate`).
+ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
+            "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
+            "flops_per_example", "train_rows_per_s_files", "train_rows_per_s_cached",
+            "pipeline_ratio", "latency_ms", "peak_rss_mib", "epochs", "val_loss")
+PLOTS = {"auc": "test AUC per task by model (mean ± std over seeds)",
+         "auc_vs_flops": "test AUC against forward FLOPs per example",
+         "curves": "validation loss per epoch (the training loss: the weighted sum "
+                    "over outputs)"}
+
+
+def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
+              pipeline_rows_per_s: Optional[float]) -> Dict[str, Any]:
+  """One table row from the results of its runs (by `Run.key`).
+
+  Metrics are the mean and sample standard deviation over the seeds that finished;
+  counts, FLOPs and memory come from the first finished seed (they do not depend on
+  it, except memory, whose maximum is kept); speed from the run that measured it.
+  """
+  done = [results[run.key] for run in row.runs() if run.key in results]
+  out: Dict[str, Any] = {key: None for key in ROW_KEYS}
+  out.update(group=row.group, label=row.label, model=row.model, options=dict(row.options),
+             depends_on=dict(row.depends_on), seeds=list(row.seeds),
+             seeds_done=[r["run"]["seed"] for r in done], skip_reason=row.skip_reason)
+  if not done:
+    return out
+  outputs = list(done[0]["metrics"])
+  out["metrics"] = {}
+  for name in outputs:
+    aucs = np.array([r["metrics"][name]["auc"] for r in done])
+    losses = np.array([r["metrics"][name]["logloss"] for r in done])
+    out["metrics"][name] = {
+        "auc_mean": float(aucs.mean()), "auc_std": _std(aucs),
+        "logloss_mean": float(losses.mean()), "logloss_std": _std(losses),
+        "count": done[0]["metrics"][name]["count"]}
+  first = done[0]
+  for key in ("trainable_parameters", "parameters_per_added_task", "flops_per_example"):
+    out[key] = first[key]
+  out["peak_rss_mib"] = max(r["peak_rss_mib"] for r in done)
+  out["epochs"] = [r["epochs"] for r in done]
+  out["val_loss"] = [r["val_loss"] for r in done]
+  speed = next((r for r in done if "train_rows_per_s_cached" in r), None)
+  if speed:
+    out["train_rows_per_s_files"] = speed["train_rows_per_s_files"]
+    out["train_rows_per_s_cached"] = speed["train_rows_per_s_cached"]
+    out["latency_ms"] = speed.get("latency_ms")
+    if pipeline_rows_per_s:
+      out["pipeline_ratio"] = pipeline_rows_per_s / speed["train_rows_per_s_cached"]
+  return out
+
+
+def _std(values: np.ndarray) -> float:
+  return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+# Markdown.
+
+def _number(value, digits: int = 0) -> str:
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return "–"
+  return f"{value:,.{digits}f}"
+
+
+def _rate(value) -> str:
+  return "–" if value is None else f"{value / 1000:,.1f}k"
+
+
+def _auc(metrics, name: str) -> str:
+  if not metrics:
+    return "–"
+  m = metrics[name]
+  return f"{m['auc_mean']:.4f} ± {m['auc_std']:.4f}"
+
+
+def _loss(metrics, name: str) -> str:
+  return "–" if not metrics else f"{metrics[name]['logloss_mean']:.4f}"
+
+
+def _latency(row, size: str) -> str:
+  latency = row["latency_ms"]
+  return "–" if not latency or size not in latency else f"{latency[size]['median_ms']:.2f}"
+
+
+def _status(row) -> str:
+  if row["skip_reason"]:
+    return f"not run: {row['skip_reason']}"
+  missing = len(row["seeds"]) - len(row["seeds_done"])
+  return f"{missing} of {len(row['seeds'])} seeds not finished" if missing else ""
+
+
+def _runs(runs: Mapping[str, int]) -> str:
+  text = f"{runs['planned']} runs"
+  if runs["not_started"]:
+    text += f", **{runs['not_started']} not started: the time budget ran out**"
+  if runs["failed"]:
+    text += f", **{runs['failed']} failed**"
+  return text
+
+
+def model_table(bench: Mapping[str, Any]) -> str:
+  """The Markdown table of the models."""
+  outputs = bench["outputs"]
+  head = (["model"] + [f"{o} AUC" for o in outputs] + [f"{o} log loss" for o in outputs]
+          + ["params", "params / added task", "FLOPs / example", "train ex/s (files)",
+             "train ex/s (in memory)", "pipeline ÷ train", "latency b=1 (ms)",
+             "latency b=512 (ms)", "peak RSS (MiB)", "epochs", "note"])
+  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  for row in bench["models"]:
+    ratio = "–" if row["pipeline_ratio"] is None else f"{row['pipeline_ratio']:.1f}×"
+    lines.append(_table_row(
+        [f"`{row['label']}`"] + [_auc(row["metrics"], o) for o in outputs]
+        + [_loss(row["metrics"], o) for o in outputs]
+        + [_number(row["trainable_parameters"]), _number(row["parameters_per_added_task"]),
+           _number(row["flops_per_example"]), _rate(row["train_rows_per_s_files"]),
+           _rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
+           _latency(row, "512"), _number(row["peak_rss_mib"]),
+           "/".join(str(e) for e in row["epochs"] or []) or "–", _status(row)]))
+  return "\n".join(lines)
+
+
+def ablation_table(bench: Mapping[str, Any]) -> str:
+  """The Markdown table of the ablations, with the best line of each group in bold."""
+  outputs = bench["outputs"]
+  head = (["group", "variant"] + [f"{o} AUC" for o in outputs] + ["mean AUC", "params",
+                                                                   "FLOPs / example", "note"])
+  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  best = best_by_group(bench["ablations"], outputs)
+  for row in bench["ablations"]:
+    mean = _mean_auc(row, outputs)
+    label = f"**{row['label']}**" if best.get(row["group"]) == row["label"] else row["label"]
+    lines.append(_table_row(
+        [row["group"], label] + [_auc(row["metrics"], o) for o in outputs]
+        + ["–" if mean is None else f"{mean:.4f}", _number(row["trainable_parameters"]),
+           _number(row["flops_per_example"]), _status(row)]))
+  return "\n".join(lines)
+
+
+def _mean_auc(row, outputs) -> Optional[float]:
+  if not row["metrics"]:
+    return None
+  return float(np.mean([row["metrics"][o]["auc_mean"] for o in outputs]))
+
+
+def best_by_group(rows: Sequence[Mapping[str, Any]], outputs) -> Dict[str, str]:
+  """Per ablation group, the label of the row with the highest mean AUC over outputs."""
+  best: Dict[str, Any] = {}
+  for row in rows:
+    mean = _mean_auc(row, outputs)
+    if mean is not None and (row["group"] not in best or mean > best[row["group"]][0]):
+      best[row["group"]] = (mean, row["label"])
+  return {group: label for group, (_, label) in best.items()}
+
+
+def _table_row(cells) -> str:
+  return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def section(bench: Mapping[str, Any], figures_dir: str) -> str:
+  """The Markdown section of one benchmark (figures linked under `figures_dir`)."""
+  settings = bench["settings"]
+  machine = bench["machine"]
+  rows = settings["rows"]
+  budget = (f"{bench['wall_seconds'] / 60:.1f} minutes of a "
+            f"{bench['time_budget_minutes']:g}-minute budget")
+  lines = [
+      f"## {bench['title']}",
+      "",
+      "Produced by:",
+      "",
+      "```sh",
+      bench["command"],
+      "```",
+      "",
+      f"on {machine['cpu']}, {machine['cores']} cores, TensorFlow {machine['tensorflow']} "
+      f"(tf-keras {machine['tf_keras']}, Python {machine['python']}), {bench['date']}; "
+      f"{budget}; {_runs(bench['runs'])}.",
+      "",
+      f"Data: `{settings['train_path']}`, split {settings['split']} (train {rows['train']:,}, "
+      f"validation {rows['validation']:,}, test {rows['test']:,} rows). Every model: "
+      f"embedding size {settings['embedding_dim']}, batch {settings['batch_size']}, Adam "
+      f"(learning rate {settings['learning_rate']}), at most {settings['epochs']} epochs with "
+      f"early stopping on the validation loss (patience {settings['patience']}, best "
+      f"epoch's weights restored); metrics on the test part, mean ± std over seeds "
+      f"{settings['seeds']}"
+      + (f" (ablations: {settings['ablation_seeds']})." if bench["ablations"] else "."),
+      "",
+      "### Models",
+      "",
+      model_table(bench),
+      "",
+  ]
+  if bench["pipeline_rows_per_s"]:
+    lines += [f"Input pipeline alone (reading and parsing the files, split, shuffle, "
+              f"targets; no model): {_rate(bench['pipeline_rows_per_s'])} rows/s. "
+              "\"pipeline ÷ train\" divides it by the in-memory training rate; "
+              "the design asks for at least 5×.", ""]
+  for key, caption in PLOTS.items():
+    lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)", ""]
+  if bench["ablations"]:
+    lines += ["### DCRNN ablations", "",
+              "Each line changes one thing of the DCRNN defaults; bold: the best mean AUC "
+              "of its group (a difference within the standard deviations is noise; a line "
+              "with one finished seed has none).", "", ablation_table(bench), ""]
+  lines += ["### How it is measured", "", *[f"* {note}" for note in MEASUREMENT_NOTES], ""]
+  return "\n".join(lines)
+
+
+MEASUREMENT_NOTES = (
+    "Each (model, seed) trains in its own process; peak RSS is that process's maximum "
+    "resident memory after training and evaluation (`ru_maxrss`).",
+    "params: trainable parameters; params / added task: the same model built for the "
+    "feature config plus one independent task, minus the model itself.",
+    FLOPS_NOTE,
+    "train ex/s (files): rows per second of `fit` over the epochs after the first, "
+    "reading the files (input pipeline included, validation excluded); (in memory): "
+    "the median over windows of `fit` on batches cached in memory (`take(n).cache()."
+    "repeat()`, read once before timing). Both from the first seed's run.",
+    "latency: median wall time of a call of the SavedModel's `serving_default` "
+    "signature (serialized `tf.Example`s of test rows) in a fresh process that imports "
+    "only TensorFlow and loads the export with `tf.saved_model.load`, after 10 warm-up "
+    "calls.",
+    "The machine is shared with other jobs: compare speed ratios within one run.",
+)
+
+
+def document(benches: Sequence[Mapping[str, Any]], figures_dir: str) -> str:
+  """The whole BENCHMARKS.md: one section per benchmark."""
+  head = ("# Benchmarks\n\n"
+          "Written by `python -m dcrnn_tf.benchmark` (`--write_markdown`); do not edit by "
+          "hand. Each section names the command that produced it; its figures and full "
+          f"results (JSON) are in `{figures_dir}/`.\n")
+  return "\n".join([head] + [section(b, figures_dir) for b in benches])
+
+
+# Plots.
+
+def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
+  """Writes the PNG plots of `PLOTS` for one benchmark; returns their paths."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
+
+  rows = [r for r in bench["models"] if r["metrics"]]
+  outputs = bench["outputs"]
+  paths = []
+
+  def save(figure, key):
+    path = os.path.join(out_dir, f"{bench['name']}_{key}.png")
+    figure.suptitle(f"{bench['title']}:\n{PLOTS[key]}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    paths.append(path)
+
+  figure, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 3.6),
+                              squeeze=False)
+  for ax, name in zip(axes[0], outputs):
+    means = [r["metrics"][name]["auc_mean"] for r in rows]
+    stds = [r["metrics"][name]["auc_std"] for r in rows]
+    ax.errorbar(range(len(rows)), means, yerr=stds, fmt="o", capsize=4)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=45, ha="right")
+    low = min(m - s for m, s in zip(means, stds)) if means else 0.5
+    high = max(m + s for m, s in zip(means, stds)) if means else 1.0
+    margin = max(high - low, 0.002) * 0.3
+    ax.set_ylim(low - margin, high + margin)
+    ax.set_title(name)
+    ax.set_ylabel("test AUC")
+  save(figure, "auc")
+
+  figure, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 3.6),
+                              squeeze=False)
+  for ax, name in zip(axes[0], outputs):
+    for r in rows:
+      ax.errorbar(r["flops_per_example"], r["metrics"][name]["auc_mean"],
+                  yerr=r["metrics"][name]["auc_std"], fmt="o", capsize=3)
+      ax.annotate(r["label"], (r["flops_per_example"], r["metrics"][name]["auc_mean"]),
+                  fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("forward FLOPs per example")
+    ax.set_ylabel("test AUC")
+    ax.set_title(name)
+  save(figure, "auc_vs_flops")
+
+  columns = min(4, max(len(rows), 1))
+  figure, axes = plt.subplots(math.ceil(len(rows) / columns) or 1, columns, sharex=True,
+                              figsize=(3.2 * columns, 2.6 * math.ceil(len(rows) / columns)),
+                              squeeze=False)
+  for ax, r in zip(axes.flat, rows):
+    for seed, curve in zip(r["seeds_done"], r["val_loss"]):
+      ax.plot(range(1, len(curve) + 1), curve, marker="o", label=f"seed {seed}")
+    ax.set_title(r["label"], fontsize=9)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+  for ax in axes.flat[len(rows):]:
+    ax.axis("off")
+  for ax in axes[:, 0]:
+    ax.set_ylabel("validation loss")
+  for ax in axes[-1]:
+    ax.set_xlabel("epoch")
+  axes.flat[0].legend(fontsize=7)
+  save(figure, "curves")
+  return paths

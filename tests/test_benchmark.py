@@ -1,0 +1,140 @@
+"""The benchmark: its plan of runs, FLOP counting, and the smoke preset end to end on a
+tiny file in the raw census format."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import dcrnn_tf  # pylint: disable=unused-import
+
+from dcrnn_tf import models
+from dcrnn_tf.benchmarking import measure
+from dcrnn_tf.benchmarking import plan
+from dcrnn_tf.benchmarking import report
+from dcrnn_tf.features import FeatureConfig, Task
+
+from conftest import funnel_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CENSUS_NUMERIC = (0, 5, 16, 17, 18, 30, 39)
+DCRNN = {"embedding_dim": 8, "cross_axis": "depth", "cell": "gru", "depth": 3,
+         "shared_units": 8, "private_units": 4}
+
+
+def independent_config() -> FeatureConfig:
+  """`funnel_config` with two independent tasks (as the census tasks are)."""
+  config = funnel_config()
+  return FeatureConfig(features=config.features, labels=config.labels,
+                       tasks=(Task("ctr", "click"), Task("cvr", "conversion")))
+
+
+def test_ablation_rows_change_one_thing_of_the_defaults():
+  rows = plan.ablation_rows(plan.ABLATION_GROUPS, DCRNN, ("shared_bottom", {}),
+                            independent_config(), seeds=(1, 2))
+  labels = lambda group: [row.label for row in rows if row.group == group]
+  assert labels("cell") == ["cell=gru (default)", "cell=lstm", "cell=simple"]
+  assert labels("depth") == ["depth=1", "depth=2", "depth=3 (default)", "depth=4"]
+  sharing = {row.label: row.options for row in rows if row.group == "sharing"}
+  assert sharing["hard (shared 12, private 0)"]["private_units"] == 0
+  assert sharing["separate (shared 0, private 12)"]["shared_units"] == 0
+  transfer = [row for row in rows if row.group == "transfer"]
+  assert [row.depends_on for row in transfer] == [{}, {"cvr": "ctr"}]
+  assert rows[2].model == "shared_bottom" and rows[2].label == "no cross (shared_bottom)"
+  # The default appears in four groups but trains once per seed; so does the MLP.
+  model_rows = plan.model_rows({"dcrnn": DCRNN, "shared_bottom": {}}, (1, 2, 3), {})
+  assert [r.seed for r in plan.unique_runs(model_rows)] == [1, 1, 2, 2, 3, 3]
+  runs = plan.unique_runs(model_rows + rows)
+  assert len(runs) == 2 * 3 + 9 * 2
+  assert sum(r.measure_speed for r in runs) == 2
+
+
+def test_transfer_ablation_is_skipped_when_the_tasks_already_depend():
+  rows = plan.ablation_rows(["transfer"], DCRNN, ("shared_bottom", {}), funnel_config(),
+                            seeds=(1,))
+  assert len(rows) == 1 and rows[0].skip_reason and not rows[0].runs()
+
+
+def test_forward_flops_counts_the_dense_layers():
+  config = funnel_config()
+  small = models.build_model("shared_bottom", config, bottom_units=[16], tower_units=[8])
+  large = models.build_model("shared_bottom", config, bottom_units=[64], tower_units=[8])
+  small_flops = measure.forward_flops(small, config)
+  # The bottom's MatMul alone: 2 · (3 fields · 8) · 16.
+  assert small_flops > 2 * 24 * 16
+  assert measure.forward_flops(large, config) - small_flops >= 2 * 24 * 48
+
+
+def write_census_rows(path: str, rows: int, seed: int = 0) -> None:
+  """Rows in the raw UCI census format (42 columns, ", "-separated, no header, gzip)
+  whose labels depend on a few columns."""
+  rng = np.random.default_rng(seed)
+  with gzip.open(path, "wt", encoding="utf-8") as f:
+    for _ in range(rows):
+      values = [f"v{rng.integers(4)}" for _ in range(42)]
+      for column in CENSUS_NUMERIC:
+        values[column] = str(int(rng.integers(0, 90)))
+      values[24] = f"{rng.uniform(100, 3000):.2f}"
+      values[40] = str(int(rng.choice([94, 95])))
+      rich = int(values[0]) > 45 and values[4] != "v0"
+      values[41] = "50000+." if rng.random() < (0.6 if rich else 0.05) else "- 50000."
+      single = int(values[0]) < 30 or values[12] == "v1"
+      values[7] = "Never married" if rng.random() < (0.8 if single else 0.1) else "Widowed"
+      if rng.random() < 0.05:
+        values[9] = "?"
+      f.write(", ".join(values) + "\n")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+  """Runs the census benchmark's smoke preset on 1,500 rows: two models, one ablation."""
+  work = tmp_path_factory.mktemp("benchmark")
+  write_census_rows(str(work / "census-income.test.gz"), 1500)
+  out = work / "out"
+  command = [sys.executable, "-m", "dcrnn_tf.benchmark",
+             "--flagfile=configs/benchmark_census.flags", f"--data_dir={work}",
+             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn,mmoe",
+             "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64"]
+  result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+  if result.returncode:
+    raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
+  return out
+
+
+def test_smoke_writes_every_output(smoke):
+  for name in ("census.json", "census.md", "BENCHMARKS.md", "census_auc.png",
+               "census_auc_vs_flops.png", "census_curves.png",
+               "benchmarks/census.json", "benchmarks/census_auc.png"):
+    assert (smoke / name).stat().st_size > 0, name
+  markdown = (smoke / "BENCHMARKS.md").read_text()
+  assert "python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_census.flags" in markdown
+  assert "](benchmarks/census_auc.png)" in markdown and "| `mmoe` |" in markdown
+
+
+def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
+  bench = json.loads((smoke / "census.json").read_text())
+  assert bench["outputs"] == ["income", "marital"]
+  assert bench["runs"] == {"planned": 3, "failed": 0, "not_started": 0}
+  assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
+  assert bench["settings"]["rows"]["train"] > 1000 and bench["pipeline_rows_per_s"] > 0
+  assert [row["label"] for row in bench["models"]] == ["dcrnn", "mmoe"]
+  for row in bench["models"] + bench["ablations"]:
+    assert set(row) == set(report.ROW_KEYS)
+    assert row["seeds_done"] == [1]
+    for metrics in row["metrics"].values():
+      assert 0.0 <= metrics["auc_mean"] <= 1.0 and metrics["logloss_mean"] > 0.0
+    assert 0 < row["parameters_per_added_task"] < row["trainable_parameters"]
+    assert row["flops_per_example"] > 0 and row["peak_rss_mib"] > 100
+    assert len(row["val_loss"][0]) == row["epochs"][0] == 1
+  for row in bench["models"]:
+    assert row["train_rows_per_s_files"] > 0 and row["train_rows_per_s_cached"] > 0
+    assert row["pipeline_ratio"] > 0
+    assert all(row["latency_ms"][size]["median_ms"] > 0 for size in ("1", "64"))
+  off, on = bench["ablations"]
+  assert (off["depends_on"], on["depends_on"]) == ({}, {"marital": "income"})
+  assert off["metrics"] == bench["models"][0]["metrics"]  # The same run, reused.
+  assert on["trainable_parameters"] > off["trainable_parameters"]
