@@ -37,6 +37,21 @@ def random_features(config: FeatureConfig, rows: int, seed: int = 0):
           for f in config.features}
 
 
+def serialize_example(**columns) -> bytes:
+  """A serialized tf.Example: str lists → bytes_list, int lists → int64_list, float
+  lists → float_list."""
+  example = tf.train.Example()
+  for name, values in columns.items():
+    feature = example.features.feature[name]
+    if isinstance(values[0], float):
+      feature.float_list.value.extend(values)
+    elif isinstance(values[0], int):
+      feature.int64_list.value.extend(values)
+    else:
+      feature.bytes_list.value.extend(v.encode() for v in values)
+  return example.SerializeToString()
+
+
 @pytest.fixture
 def config():
   return funnel_config()

@@ -10,6 +10,8 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+from conftest import serialize_example
+
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import PARTS, Split
 from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Label, Task
@@ -69,21 +71,6 @@ def _write_shards(frame, directory, shards, suffix):
       pipeline.write_csv(part, path)
     paths.append(path)
   return paths
-
-
-def _example(**columns):
-  """A serialized tf.Example: str/bytes lists → bytes_list, int lists → int64_list,
-  float lists → float_list."""
-  example = tf.train.Example()
-  for name, values in columns.items():
-    feature = example.features.feature[name]
-    if isinstance(values[0], float):
-      feature.float_list.value.extend(values)
-    elif isinstance(values[0], int):
-      feature.int64_list.value.extend(values)
-    else:
-      feature.bytes_list.value.extend(v.encode() for v in values)
-  return example.SerializeToString()
 
 
 def _write_examples(path, examples):
@@ -217,8 +204,8 @@ def test_missing_csv_values_are_empty_strings_and_nan(tmp_path):
 def test_missing_tfrecord_values_are_empty_strings_and_nan(tmp_path):
   path = str(tmp_path / "data.tfrecord")
   _write_examples(path, [
-      _example(user=[4], price=[2.5], click=[1], conversion=[1]),
-      _example(item=["i1"], row=[7.0], click=[0], conversion=[0]),
+      serialize_example(user=[4], price=[2.5], click=[1], conversion=[1]),
+      serialize_example(item=["i1"], row=[7.0], click=[0], conversion=[0]),
   ])
   (features, labels), = _batches(pipeline.make_dataset(path, CONFIG, 8))
   assert _strings(features["user"]) == ["4", ""]
@@ -244,8 +231,8 @@ def test_example_feature_spec():
 
 def test_parse_examples_of_serving_requests():
   features = pipeline.parse_examples(tf.constant([
-      _example(user=[12], item=["a", "b"], price=[1.0, 9.0]),
-      _example(row=[3.0]),
+      serialize_example(user=[12], item=["a", "b"], price=[1.0, 9.0]),
+      serialize_example(row=[3.0]),
   ]), CONFIG, with_labels=False)
   assert list(features) == ["user", "item", "price", "row"]
   assert _strings(features["user"].numpy()) == ["12", ""]
@@ -408,9 +395,9 @@ def test_multi_categorical_values(tmp_path):
                       " x ,,1\n")
   tfrecord_path = str(tmp_path / "data.tfrecord")
   _write_examples(tfrecord_path, [
-      _example(tags=["a", "b", "c"], ids=[1, 22], click=[1]),
-      _example(ids=[7], click=[0]),
-      _example(tags=["x"], click=[1]),
+      serialize_example(tags=["a", "b", "c"], ids=[1, 22], click=[1]),
+      serialize_example(ids=[7], click=[0]),
+      serialize_example(tags=["x"], click=[1]),
   ])
   for path in (str(csv_path), tfrecord_path):
     (features, labels), = _batches(pipeline.make_dataset(path, config, 8))

@@ -8,6 +8,8 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+from conftest import serialize_example
+
 from dcrnn_tf import export, training
 from dcrnn_tf.data import pipeline, scan
 from dcrnn_tf.features import Feature, FeatureConfig, Task
@@ -127,31 +129,18 @@ def test_out_of_range_values_are_clipped_and_unseen_values_share_a_row(trained):
                                 predict(user=["5", "1000000000000", "7", "0"]))
 
 
-def _example(**columns):
-  example = tf.train.Example()
-  for name, values in columns.items():
-    feature = example.features.feature[name]
-    if isinstance(values[0], float):
-      feature.float_list.value.extend(values)
-    elif isinstance(values[0], int):
-      feature.int64_list.value.extend(values)
-    else:
-      feature.bytes_list.value.extend(v.encode() for v in values)
-  return example.SerializeToString()
-
-
 def test_saved_model_takes_raw_examples(trained, tmp_path):
   model, config = trained
   path = export.export_saved_model(model, config, str(tmp_path / "export"))
   loaded = tf.saved_model.load(path)
   examples = [
-      _example(item=["item3"], user=[5], tags=["t1", "t2"], shop=["shop1"], price=[10.0],
+      serialize_example(item=["item3"], user=[5], tags=["t1", "t2"], shop=["shop1"], price=[10.0],
                age=[30.0], score=[5.0]),
-      _example(item=["never-seen"], user=[987654321], tags=["unseen", "t1"],
+      serialize_example(item=["never-seen"], user=[987654321], tags=["unseen", "t1"],
                shop=["unseen shop"], price=[1e30], age=[-1e30], score=[1e30]),
-      _example(),  # Every feature missing.
-      _example(item=["item3"], price=[INF], age=[INF], score=[-INF]),
-      _example(tags=["unseen"], price=[NAN], age=[NAN], score=[NAN],
+      serialize_example(),  # Every feature missing.
+      serialize_example(item=["item3"], price=[INF], age=[INF], score=[-INF]),
+      serialize_example(tags=["unseen"], price=[NAN], age=[NAN], score=[NAN],
                conversion=[1]),  # Labels and unknown columns are ignored.
   ]
   served = loaded.signatures["serving_default"](examples=tf.constant(examples))

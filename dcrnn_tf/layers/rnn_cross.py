@@ -140,7 +140,8 @@ class RNNCross(tf.keras.layers.Layer):
     outputs = []
     for t in range(steps):
       x_t = inputs if self.cross_axis == "depth" else inputs[:, t]
-      cell_input = x_t * self._cross_weight(states[0])
+      # h_0 = 0, so the first step's cross weight is the bias alone.
+      cell_input = x_t * (self.cross_bias if t == 0 else self._cross_weight(states[0]))
       if context is not None:
         cell_input = tf.concat([cell_input, context[:, t]], axis=-1)
       output, states = self.cell(cell_input, states, training=training)
