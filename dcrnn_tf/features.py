@@ -87,7 +87,8 @@ def _check_types(obj, kind: str) -> None:
 
 
 def _drop_defaults(obj) -> Dict[str, Any]:
-  """The dataclass's fields that differ from their defaults, as plain values."""
+  """The dataclass's fields that differ from their defaults (required fields always), as
+  plain values."""
   out = {}
   for field in dataclasses.fields(obj):
     value = getattr(obj, field.name)
@@ -210,10 +211,7 @@ class Feature:
     return self.mean is None or self.std is None
 
   def to_dict(self) -> Dict[str, Any]:
-    out = _drop_defaults(self)
-    out.setdefault("name", self.name)
-    out.setdefault("type", self.type)
-    return out
+    return _drop_defaults(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,10 +286,7 @@ class Task:
       raise ValueError(f"Task {self.name!r}: masked_loss_weight applies to funnel stages only.")
 
   def to_dict(self) -> Dict[str, Any]:
-    out = _drop_defaults(self)
-    out.setdefault("name", self.name)
-    out.setdefault("label", self.label)
-    return out
+    return _drop_defaults(self)
 
 
 @dataclasses.dataclass(frozen=True)

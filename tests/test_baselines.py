@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import flags
 from absl.testing import flagsaver
 
-from conftest import funnel_config, random_features
+from conftest import random_features
 from dcrnn_tf import export
 from dcrnn_tf import model_flags
 from dcrnn_tf import training

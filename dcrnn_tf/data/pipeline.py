@@ -88,18 +88,18 @@ def parse_examples(serialized: tf.Tensor, config: FeatureConfig, with_labels: bo
         features[feature.name] = tf.strings.reduce_join(values, axis=1,
                                                         separator=feature.delimiter)
       else:
-        features[feature.name] = _first(values, "")
+        features[feature.name] = first_values(values, "")
     else:
-      features[feature.name] = _first(values, float("nan"))
+      features[feature.name] = first_values(values, float("nan"))
   if not with_labels:
     return features
   labels = {}
   for label in config.labels:
     values = columns[label.source]
     if label.positive_values:
-      labels[label.name] = _is_positive(_first(values, ""), label.positive_values)
+      labels[label.name] = _is_positive(first_values(values, ""), label.positive_values)
     else:
-      labels[label.name] = tf.cast(_first(values, 0), tf.float32)
+      labels[label.name] = tf.cast(first_values(values, 0), tf.float32)
   return features, labels
 
 
@@ -324,7 +324,7 @@ def _column_values(column: pd.Series, dtype: str) -> list:
   return [str(v).encode("utf-8") for v in column]
 
 
-def _first(values: tf.RaggedTensor, default) -> tf.Tensor:
+def first_values(values: tf.RaggedTensor, default) -> tf.Tensor:
   """The first value of each row, or `default` for an empty row."""
   return tf.where(values.row_lengths() > 0,
                   values.to_tensor(default_value=default, shape=[None, 1])[:, 0],

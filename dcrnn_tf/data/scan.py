@@ -139,7 +139,7 @@ class _Statistics:
             {t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t): int(c)
              for t, c in zip(tokens, counts) if t != b""})
       else:
-        numbers = _first_values(values, np.nan)[valid]
+        numbers = pipeline.first_values(values, np.nan).numpy()[valid]
         self.chunks[feature.name].append(numbers[~np.isnan(numbers)])
 
   def numeric_values(self, feature: Feature) -> np.ndarray:
@@ -340,7 +340,7 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
     if feature.is_categorical:
       continue
     values = columns[feature.source]
-    first = _first_values(values, np.nan)
+    first = pipeline.first_values(values, np.nan).numpy()
     flag((values.row_lengths().numpy() > 0) & ~np.isfinite(first), "not_finite",
          lambda i, c=feature.source, v=first: f"column {c!r}: NaN or infinite value {v[i]}")
   if with_labels:
@@ -350,11 +350,11 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
       present = values.row_lengths().numpy() > 0
       flag(~present, "missing_label", lambda i, c=label.source: f"label column {c!r} is missing")
       if label.positive_values:
-        raw = _first_values(values, b"")
+        raw = pipeline.first_values(values, b"").numpy()
         labels[label.name] = np.isin(
             np.char.strip(raw.astype(str)), list(label.positive_values)).astype(int)
       else:
-        raw = _first_values(values, 0)
+        raw = pipeline.first_values(values, 0).numpy()
         flag(present & ~np.isin(raw, (0, 1)), "label_value",
              lambda i, c=label.source, v=raw: f"label column {c!r}: value {v[i]} is "
              "outside {0, 1}")
@@ -364,10 +364,6 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
            lambda i, p=parent, s=stage: f"column {s.source!r}: {s.name} without "
            f"{p.name} ({p.source!r} is 0)")
   return [(i,) + problems[i] for i in sorted(problems)]
-
-
-def _first_values(values: tf.RaggedTensor, default) -> np.ndarray:
-  return values.to_tensor(default_value=default, shape=[None, 1])[:, 0].numpy()
 
 
 def _parse(records: np.ndarray, spec) -> Optional[Dict[str, tf.RaggedTensor]]:

@@ -3,9 +3,6 @@
 import dataclasses
 from typing import Any, Dict, Type
 
-from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
-import tensorflow as tf
-
 from dcrnn_tf.data.pipeline import dummy_features
 from dcrnn_tf.features import FeatureConfig, Task
 from dcrnn_tf.models.base import MultiTaskModel
