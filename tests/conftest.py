@@ -52,6 +52,25 @@ def serialize_example(**columns) -> bytes:
   return example.SerializeToString()
 
 
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+  """A small synthetic data set for the cluster and fault-tolerance tests."""
+  from test_distributed import write_small_dataset  # pylint: disable=import-outside-toplevel
+  return write_small_dataset(tmp_path_factory.mktemp("small") / "data")
+
+
+@pytest.fixture(scope="session")
+def single_process(small_data):  # pylint: disable=redefined-outer-name
+  """A deterministic single-process run on the small data set: its directory and
+  metrics (the reference of the cluster runs and the uninterrupted run of the
+  fault-tolerance tests)."""
+  # pylint: disable-next=import-outside-toplevel
+  from test_distributed import REFERENCE_FLAGS, main_flags, read_metrics, run_main
+  work = small_data.parent / "single"
+  run_main(main_flags(small_data, work / "model", work / "export", *REFERENCE_FLAGS))
+  return {"work": work, "metrics": read_metrics(work / "model")}
+
+
 @pytest.fixture
 def config():
   return funnel_config()

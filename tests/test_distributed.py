@@ -164,29 +164,6 @@ def test_each_epoch_has_its_own_fixed_order_and_resumes_mid_epoch():
   assert options.auto_shard_policy == tf.data.experimental.AutoShardPolicy.FILE
 
 
-# The next two fixtures are imported by test_fault_tolerance too, where pytest makes
-# fixtures of their own: `_SHARED` keeps one data set and one run for the session.
-_SHARED = {}
-
-
-@pytest.fixture(scope="session")
-def small_data(tmp_path_factory):
-  if "data" not in _SHARED:
-    _SHARED["data"] = write_small_dataset(tmp_path_factory.mktemp("small") / "data")
-  return _SHARED["data"]
-
-
-@pytest.fixture(scope="session")
-def single_process(small_data):
-  """A deterministic single-process run on the small data set: its directory and
-  metrics (also the uninterrupted reference of test_fault_tolerance)."""
-  if "single" not in _SHARED:
-    work = small_data.parent / "single"
-    run_main(main_flags(small_data, work / "model", work / "export", *REFERENCE_FLAGS))
-    _SHARED["single"] = {"work": work, "metrics": read_metrics(work / "model")}
-  return _SHARED["single"]
-
-
 def cluster_env(tmp_path):
   """The tasks' environment: their temporary files under `tmp_path/scratch`."""
   scratch = tmp_path / "scratch"

@@ -18,8 +18,6 @@ import pandas as pd
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
-# pylint: disable-next=unused-import
-from test_distributed import small_data, single_process  # Session fixtures, shared.
 from test_distributed import (MIRRORED_TOLERANCE, REFERENCE_FLAGS, RUN_TIMEOUT,
                               assert_close_auc, local_cluster, main_flags, read_metrics,
                               run_main, versions, wait_for_text)
