@@ -201,6 +201,7 @@ def run_benchmark() -> Dict[str, Any]:
   feature_config, data_settings = prepare_data()
   settings = {**data_settings,
               "batch_size": FLAGS.batch_size, "shuffle_buffer": FLAGS.shuffle_buffer,
+              "in_memory_max_mib": FLAGS.in_memory_max_mib,
               "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
               "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
               "speed_batches": FLAGS.speed_batches, "speed_windows": FLAGS.speed_windows,
@@ -208,7 +209,7 @@ def run_benchmark() -> Dict[str, Any]:
   rows = plan_rows(feature_config)
   runs_dir = os.path.join(FLAGS.output_dir, "runs")
   pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
-  pipeline_rate = pipeline and pipeline["pipeline_rows_per_s"]
+  pipeline_rate = pipeline and pipeline["rows_per_s"]
   results: Dict[str, Dict[str, Any]] = {}
   model_runs = plan.unique_runs([r for r in rows if r.group == plan.MODELS_GROUP])
   ablation_runs = [run for run in plan.unique_runs(rows) if run.key not in
@@ -249,7 +250,7 @@ def run_benchmark() -> Dict[str, Any]:
           "seeds": [int(s) for s in FLAGS.seeds],
           "ablation_seeds": [int(s) for s in FLAGS.seeds][:FLAGS.ablation_seeds]},
       "outputs": list(feature_config.output_names),
-      "pipeline_rows_per_s": pipeline_rate,
+      "pipeline": pipeline,
       "flops_note": measure.FLOPS_NOTE,
       "models": [r for r in aggregated if r["group"] == plan.MODELS_GROUP],
       "ablations": [r for r in aggregated if r["group"] != plan.MODELS_GROUP],

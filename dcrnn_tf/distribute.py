@@ -208,7 +208,7 @@ class TrainingInput:
     read: Seed to the training batches of one pass over the data, shuffled with that
       seed; batches of the global batch size, as `(features, targets)`.
     seed: The run's seed.
-    files: The number of training files.
+    files: The number of training files (1 for rows held in memory).
     rows: The number of training rows.
     batch_size: The global batch size.
   """

@@ -27,6 +27,7 @@ from dcrnn_tf import export
 from dcrnn_tf import model_flags
 from dcrnn_tf import trainer
 from dcrnn_tf import training
+from dcrnn_tf.data import in_memory
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.data import synthetic
@@ -80,7 +81,13 @@ flags.DEFINE_integer("batch_size", 1024, "Batch size.")
 flags.DEFINE_integer("epochs", 2, "Training epochs (passes over --train_path).")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
 flags.DEFINE_integer("seed", 42, "Seed of weights initialization and data shuffling.")
-flags.DEFINE_integer("shuffle_buffer", 100_000, "Rows in the training shuffle buffer.")
+flags.DEFINE_integer("shuffle_buffer", 100_000,
+                     "Rows in the shuffle buffer of training rows read from the files.")
+flags.DEFINE_float("in_memory_max_mib", 1024,
+                   "Training and validation rows whose parsed columns take at most this "
+                   "many MiB are read from the files once and held in memory (each epoch "
+                   "reshuffles all training rows); larger ones are read from the files "
+                   "every epoch through a --shuffle_buffer. 0: always from the files.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.")
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a line "
                      "per epoch.")
@@ -116,10 +123,13 @@ class Data:
   validation is `--eval_path` and test is `--test_path` (default: `--eval_path`). Every role's rows are scanned
   (`dcrnn_tf.data.scan`) before they are read: bad rows fail the run or, with
   `--bad_rows=skip`, are left out and counted in `<model_dir>/data_report.json`.
+  Training and validation rows, read every epoch, are held in memory when they fit
+  under `--in_memory_max_mib` (`dcrnn_tf.data.in_memory`).
   """
 
   def __init__(self):
     self.reports: Dict[str, scan.ScanReport] = {}
+    self.held: Dict[str, Optional[in_memory.InMemoryRows]] = {}
 
   def path(self, role: str) -> str:
     if role == "predict":
@@ -164,16 +174,36 @@ class Data:
               seed: Optional[int] = None) -> tf.data.Dataset:
     """The role's batches; for Keras `fit`, with targets per output. `seed` (default
     `--seed`) shuffles the training rows."""
-    if role not in self.reports:
-      self.check(role, feature_config)
     transform = ((lambda features, labels: (features, training.make_targets(
         labels, feature_config))) if for_fit else None)
+    shuffle = role == "train"
+    seed = FLAGS.seed if seed is None else seed
+    held = self.in_memory(role, feature_config)
+    if held is not None:
+      return held.dataset(FLAGS.batch_size, shuffle=shuffle, seed=seed, transform=transform)
     return pipeline.make_dataset(
         self.path(role), feature_config, FLAGS.batch_size, data_format=FLAGS.data_format,
-        shuffle=role == "train", shuffle_buffer=FLAGS.shuffle_buffer,
-        seed=FLAGS.seed if seed is None else seed,
+        shuffle=shuffle, shuffle_buffer=FLAGS.shuffle_buffer, seed=seed,
         with_labels=role != "predict", transform=transform, split=self.split(role),
         skip_rows=self.reports[role].skip_rows())
+
+  def in_memory(self, role: str, feature_config: FeatureConfig
+                ) -> Optional[in_memory.InMemoryRows]:
+    """The role's rows held in memory, or None where they are read from the files
+    (test and predict rows, read once, and rows over `--in_memory_max_mib`)."""
+    if role not in self.reports:
+      self.check(role, feature_config)
+    if role not in self.held:
+      rows = self.reports[role].valid_rows
+      fits = role in in_memory.EPOCH_ROLES and in_memory.fits_in_memory(
+          rows, feature_config, FLAGS.in_memory_max_mib)
+      self.held[role] = in_memory.InMemoryRows.load(
+          self.path(role), feature_config, data_format=FLAGS.data_format,
+          split=self.split(role), skip_rows=self.reports[role].skip_rows()) if fits else None
+      if fits:
+        logging.info("Holding the %d %s rows in memory (about %.0f MiB).", rows, role,
+                     in_memory.estimated_bytes(rows, feature_config) / in_memory.MIB)
+    return self.held[role]
 
 
 def prepared_feature_config(data: Data) -> FeatureConfig:
@@ -223,9 +253,10 @@ def training_input(data: Data, feature_config: FeatureConfig) -> distribute.Trai
   if "train" not in data.reports:
     data.check("train", feature_config)
   report = data.reports["train"]
+  held = data.in_memory("train", feature_config) is not None
   return distribute.TrainingInput(
       lambda seed: data.dataset("train", feature_config, for_fit=True, seed=seed),
-      seed=FLAGS.seed, files=len(report.files), rows=report.valid_rows,
+      seed=FLAGS.seed, files=1 if held else len(report.files), rows=report.valid_rows,
       batch_size=FLAGS.batch_size)
 
 

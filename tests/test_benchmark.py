@@ -120,7 +120,11 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   assert bench["outputs"] == ["income", "marital"]
   assert bench["runs"] == {"planned": 3, "failed": 0, "not_started": 0}
   assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
-  assert bench["settings"]["rows"]["train"] > 1000 and bench["pipeline_rows_per_s"] > 0
+  assert bench["settings"]["rows"]["train"] > 1000
+  pipeline = bench["pipeline"]
+  assert pipeline["source"] == "memory"  # The census rows fit under the default limit.
+  assert pipeline["rows_per_s"] == pipeline["memory_rows_per_s"]
+  assert pipeline["load_rows_per_s"] > 0 and pipeline["files_rows_per_s"] > 0
   assert [row["label"] for row in bench["models"]] == ["dcrnn", "mmoe"]
   for row in bench["models"] + bench["ablations"]:
     assert set(row) == set(report.ROW_KEYS)
@@ -131,10 +135,20 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
     assert row["flops_per_example"] > 0 and row["peak_rss_mib"] > 100
     assert len(row["val_loss"][0]) == row["epochs"][0] == 1
   for row in bench["models"]:
-    assert row["train_rows_per_s_files"] > 0 and row["train_rows_per_s_cached"] > 0
+    assert row["train_rows_per_s_input"] > 0 and row["train_rows_per_s_cached"] > 0
     assert row["pipeline_ratio"] > 0
     assert all(row["latency_ms"][size]["median_ms"] > 0 for size in ("1", "64"))
   off, on = bench["ablations"]
   assert (off["depends_on"], on["depends_on"]) == ({}, {"marital": "income"})
   assert off["metrics"] == bench["models"][0]["metrics"]  # The same run, reused.
   assert on["trainable_parameters"] > off["trainable_parameters"]
+
+
+def test_pipeline_sentence_names_the_source_training_reads():
+  files = report.pipeline_sentence({"source": "files", "files_rows_per_s": 123_456.0,
+                                    "rows_per_s": 123_456.0})
+  assert "every epoch: 123.5k rows/s" in files and "over `--in_memory_max_mib`" in files
+  memory = report.pipeline_sentence({"source": "memory", "files_rows_per_s": 100_000.0,
+                                     "load_rows_per_s": 90_000.0,
+                                     "memory_rows_per_s": 400_000.0, "rows_per_s": 400_000.0})
+  assert "90.0k rows/s for the one read of the files, then 400.0k rows/s every epoch" in memory

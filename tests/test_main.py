@@ -34,7 +34,9 @@ def workdir(tmp_path_factory):
 
 
 def test_train_writes_metrics_checkpoint_and_export(workdir):
-  run_main(workdir, "--epochs=1")
+  log = run_main(workdir, "--epochs=1").stderr
+  assert "Holding the 4000 train rows in memory" in log
+  assert "Holding the 1000 validation rows in memory" in log
   metrics = json.loads((workdir / "model" / "eval_metrics.json").read_text())
   assert sorted(metrics) == ["ctcvr", "ctr", "cvr"]
   for values in metrics.values():
@@ -91,7 +93,11 @@ def test_export_mode_adds_a_new_version(workdir):
   assert len(set(os.listdir(workdir / "export")) - before) == 1
 
 
-def test_trains_from_csv_files(workdir):
-  run_main(workdir, "--epochs=1", f"--model_dir={workdir}/csv_model",
-           f"--train_path={workdir}/data/train.csv", f"--eval_path={workdir}/data/eval.csv")
+def test_trains_from_csv_files_read_every_epoch(workdir):
+  log = run_main(workdir, "--epochs=2", f"--model_dir={workdir}/csv_model",
+                 f"--train_path={workdir}/data/train.csv", f"--eval_path={workdir}/data/eval.csv",
+                 "--in_memory_max_mib=0").stderr
+  assert "in memory" not in log
+  epochs = pd.read_csv(workdir / "csv_model" / "training_log.csv")["epoch"].tolist()
+  assert epochs == [0, 1]
   assert (workdir / "csv_model" / "eval_metrics.json").exists()

@@ -488,3 +488,10 @@ def test_data_format(tmp_path):
     pipeline.make_dataset(f"{tmp_path}/data.csv,{tmp_path}/data.tfrecord", CONFIG, 8)
   with pytest.raises(ValueError, match="data_format"):
     pipeline.make_dataset(str(tmp_path / "data.txt"), CONFIG, 8, data_format="parquet")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tfrecord.gz"])
+def test_unshuffled_files_are_read_one_after_the_other(tmp_path, suffix):
+  _write_shards(_frame(250), str(tmp_path), 4, suffix)
+  rows = _concat(_batches(pipeline.make_dataset(str(tmp_path / f"part-*{suffix}"), CONFIG, 32)))
+  np.testing.assert_array_equal(rows, np.arange(250))

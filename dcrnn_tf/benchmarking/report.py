@@ -12,7 +12,7 @@ from dcrnn_tf.benchmarking.plan import Row
 # Keys of a row of the JSON (see `aggregate`).
 ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
             "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
-            "flops_per_example", "train_rows_per_s_files", "train_rows_per_s_cached",
+            "flops_per_example", "train_rows_per_s_input", "train_rows_per_s_cached",
             "pipeline_ratio", "latency_ms", "peak_rss_mib", "epochs", "val_loss")
 PLOTS = {"auc": "test AUC per task by model (mean ± std over seeds)",
          "auc_vs_flops": "test AUC against forward FLOPs per example",
@@ -52,7 +52,7 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
   out["val_loss"] = [r["val_loss"] for r in done]
   speed = next((r for r in done if "train_rows_per_s_cached" in r), None)
   if speed:
-    out["train_rows_per_s_files"] = speed["train_rows_per_s_files"]
+    out["train_rows_per_s_input"] = speed["train_rows_per_s_input"]
     out["train_rows_per_s_cached"] = speed["train_rows_per_s_cached"]
     out["latency_ms"] = speed.get("latency_ms")
     if pipeline_rows_per_s:
@@ -112,8 +112,8 @@ def model_table(bench: Mapping[str, Any]) -> str:
   """The Markdown table of the models."""
   outputs = bench["outputs"]
   head = (["model"] + [f"{o} AUC" for o in outputs] + [f"{o} log loss" for o in outputs]
-          + ["params", "params / added task", "FLOPs / example", "train ex/s (files)",
-             "train ex/s (in memory)", "pipeline ÷ train", "latency b=1 (ms)",
+          + ["params", "params / added task", "FLOPs / example", "train ex/s (with input)",
+             "train ex/s (model alone)", "pipeline ÷ train", "latency b=1 (ms)",
              "latency b=512 (ms)", "peak RSS (MiB)", "epochs", "note"])
   lines = [_table_row(head), _table_row(["---"] * len(head))]
   for row in bench["models"]:
@@ -122,7 +122,7 @@ def model_table(bench: Mapping[str, Any]) -> str:
         [f"`{row['label']}`"] + [_auc(row["metrics"], o) for o in outputs]
         + [_loss(row["metrics"], o) for o in outputs]
         + [_number(row["trainable_parameters"]), _number(row["parameters_per_added_task"]),
-           _number(row["flops_per_example"]), _rate(row["train_rows_per_s_files"]),
+           _number(row["flops_per_example"]), _rate(row["train_rows_per_s_input"]),
            _rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
            _latency(row, "512"), _number(row["peak_rss_mib"]),
            "/".join(str(e) for e in row["epochs"] or []) or "–", _status(row)]))
@@ -200,11 +200,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       model_table(bench),
       "",
   ]
-  if bench["pipeline_rows_per_s"]:
-    lines += [f"Input pipeline alone (reading and parsing the files, split, shuffle, "
-              f"targets; no model): {_rate(bench['pipeline_rows_per_s'])} rows/s. "
-              "\"pipeline ÷ train\" divides it by the in-memory training rate; "
-              "the design asks for at least 5×.", ""]
+  if bench["pipeline"]:
+    lines += [pipeline_sentence(bench["pipeline"]), ""]
   for key, caption in PLOTS.items():
     lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)", ""]
   if bench["ablations"]:
@@ -222,16 +219,34 @@ MEASUREMENT_NOTES = (
     "params: trainable parameters; params / added task: the same model built for the "
     "feature config plus one independent task, minus the model itself.",
     FLOPS_NOTE,
-    "train ex/s (files): rows per second of `fit` over the epochs after the first, "
-    "reading the files (input pipeline included, validation excluded); (in memory): "
-    "the median over windows of `fit` on batches cached in memory (`take(n).cache()."
-    "repeat()`, read once before timing). Both from the first seed's run.",
+    "train ex/s (with input): rows per second of `fit` over the epochs after the "
+    "first, from the input pipeline that training uses (held in memory or read from the "
+    "files, see above; validation excluded); (model alone): the median over windows of "
+    "`fit` on a few batches cached in memory (`take(n).cache().repeat()`, read once "
+    "before timing). Both from the first seed's run. The pipeline alone is timed in "
+    "its own process, drawing batches in the graph (`Dataset.reduce`) as `fit` does.",
     "latency: median wall time of a call of the SavedModel's `serving_default` "
     "signature (serialized `tf.Example`s of test rows) in a fresh process that imports "
     "only TensorFlow and loads the export with `tf.saved_model.load`, after 10 warm-up "
     "calls.",
     "The machine is shared with other jobs: compare speed ratios within one run.",
 )
+
+
+def pipeline_sentence(pipeline: Mapping[str, Any]) -> str:
+  """What the input pipeline alone delivers, and which source training reads."""
+  files = (f"Input pipeline alone (split, shuffle, targets; no model), reading and parsing "
+           f"the files every epoch: {_rate(pipeline['files_rows_per_s'])} rows/s")
+  if pipeline["source"] == "files":
+    text = (f"{files}. The training rows are over `--in_memory_max_mib`, so training "
+            "reads them so")
+  else:
+    text = (f"{files}; held in memory, as training holds these rows: "
+            f"{_rate(pipeline['load_rows_per_s'])} rows/s for the one read of the files, "
+            f"then {_rate(pipeline['memory_rows_per_s'])} rows/s every epoch, each a new "
+            "permutation of all rows")
+  return (text + ". \"pipeline ÷ train\" divides the rate training reads at by the "
+          "model's training rate alone; the design asks for at least 5×.")
 
 
 def document(benches: Sequence[Mapping[str, Any]], figures_dir: str) -> str:

@@ -5,7 +5,7 @@ r"""One benchmark run in its own process, so that its peak memory is its own.
 The job file (written by `dcrnn_tf.benchmark`) holds the run (`plan.Run.to_dict`)
 and the benchmark's settings: the prepared feature config, the files, split part,
 skipped rows and row count of each role (train, validation, test), batch size, learning
-rate, epoch budget, patience and measurement sizes. The worker trains with early
+rate, epoch budget, patience, in-memory limit and measurement sizes. The worker trains with early
 stopping on the validation loss (restoring the best epoch's weights), evaluates on the
 test part and writes `<run_dir>/result.json`. A run that measures speed also measures
 the training and input pipeline throughput and exports a SavedModel with sample
@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Optional
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -28,6 +28,7 @@ from dcrnn_tf import serving
 from dcrnn_tf import training
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking.plan import with_dependencies
+from dcrnn_tf.data import in_memory
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import FeatureConfig
@@ -38,26 +39,56 @@ REQUESTS = "requests.tfrecord"
 
 
 def dataset(settings: Mapping[str, Any], role: str, feature_config: FeatureConfig,
-            seed: int, for_fit: bool = True) -> tf.data.Dataset:
-  """The role's batches as `dcrnn_tf.main` reads them (targets per output if `for_fit`)."""
-  data = settings["roles"][role]
-  split = (Split(tuple(data["split"]["fractions"]), data["split"]["part"], data["split"]["seed"])
-           if data["split"] else None)
+            seed: int, for_fit: bool = True,
+            held: Optional[in_memory.InMemoryRows] = None) -> tf.data.Dataset:
+  """The role's batches as `dcrnn_tf.main` reads them (targets per output if `for_fit`):
+  from `held` rows if given, else from the files."""
   transform = ((lambda features, labels: (features, training.make_targets(
       labels, feature_config))) if for_fit else None)
+  if held is not None:
+    return held.dataset(settings["batch_size"], shuffle=role == "train", seed=seed,
+                        transform=transform)
+  data = settings["roles"][role]
   return pipeline.make_dataset(
       data["path"], feature_config, settings["batch_size"],
       data_format=settings["data_format"], shuffle=role == "train",
       shuffle_buffer=settings["shuffle_buffer"], seed=seed, transform=transform,
-      split=split, skip_rows=data["skip_rows"])
+      split=_split(data), skip_rows=data["skip_rows"])
 
 
-def pipeline_only(settings: Mapping[str, Any]) -> Dict[str, float]:
-  """Rows per second of the training input pipeline alone, reading the files."""
+def hold_in_memory(settings: Mapping[str, Any], role: str,
+                   feature_config: FeatureConfig) -> Optional[in_memory.InMemoryRows]:
+  """The role's rows in memory where `dcrnn_tf.main` holds them there, else None."""
+  data = settings["roles"][role]
+  if role not in in_memory.EPOCH_ROLES or not in_memory.fits_in_memory(
+      data["rows"], feature_config, settings["in_memory_max_mib"]):
+    return None
+  return in_memory.InMemoryRows.load(data["path"], feature_config,
+                                     data_format=settings["data_format"],
+                                     split=_split(data), skip_rows=data["skip_rows"])
+
+
+def _split(data: Mapping[str, Any]) -> Optional[Split]:
+  split = data["split"]
+  return Split(tuple(split["fractions"]), split["part"], split["seed"]) if split else None
+
+
+def pipeline_only(settings: Mapping[str, Any]) -> Dict[str, Any]:
+  """Rows per second of the training input pipeline alone: read from the files every
+  epoch, and held in memory (the first read, then every epoch) if the rows fit."""
   feature_config = FeatureConfig.load(settings["feature_config"])
-  train = dataset(settings, "train", feature_config, seed=0)
-  return {"pipeline_rows_per_s": measure.pipeline_rate(
-      train, settings["roles"]["train"]["rows"])}
+  rows = settings["roles"]["train"]["rows"]
+  result = {"files_rows_per_s": measure.pipeline_rate(
+      dataset(settings, "train", feature_config, seed=0), rows)}
+  start = time.perf_counter()
+  held = hold_in_memory(settings, "train", feature_config)
+  if held is None:
+    return {**result, "source": "files", "rows_per_s": result["files_rows_per_s"]}
+  load_rows_per_s = rows / (time.perf_counter() - start)
+  memory_rows_per_s = measure.pipeline_rate(
+      dataset(settings, "train", feature_config, seed=0, held=held), rows)
+  return {**result, "source": "memory", "load_rows_per_s": load_rows_per_s,
+          "memory_rows_per_s": memory_rows_per_s, "rows_per_s": memory_rows_per_s}
 
 
 def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
@@ -66,7 +97,8 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   tf.keras.utils.set_random_seed(run["seed"])
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
-  train = dataset(settings, "train", feature_config, run["seed"])
+  train = dataset(settings, "train", feature_config, run["seed"],
+                  held=hold_in_memory(settings, "train", feature_config))
   if settings["max_train_batches"]:
     train = train.take(settings["max_train_batches"])
   model = models.build_model(run["model"], feature_config, **run["options"])
@@ -76,8 +108,9 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
                                               restore_best_weights=True)
   start = time.perf_counter()
   history = model.fit(train, epochs=settings["epochs"], verbose=0,
-                      validation_data=dataset(settings, "validation", feature_config,
-                                              run["seed"]),
+                      validation_data=dataset(
+                          settings, "validation", feature_config, run["seed"],
+                          held=hold_in_memory(settings, "validation", feature_config)),
                       callbacks=[stopping, timer])
   train_seconds = time.perf_counter() - start
   test = dataset(settings, "test", feature_config, run["seed"], for_fit=False)
@@ -100,7 +133,7 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
       "flops_per_example": measure.forward_flops(model, feature_config),
   }
   if run["measure_speed"]:
-    result["train_rows_per_s_files"] = timer.epoch_rate(train_rows, settings["batch_size"])
+    result["train_rows_per_s_input"] = timer.epoch_rate(train_rows, settings["batch_size"])
     export_path = export.export_saved_model(model, feature_config,
                                             os.path.join(run_dir, EXPORT_DIR))
     result["saved_model"] = export_path

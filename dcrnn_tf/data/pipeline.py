@@ -161,7 +161,9 @@ def make_dataset(file_pattern: str,
     data_format: `"csv"`, `"tfrecord"`, or `"auto"` to tell by the file names
       (`.csv`, `.csv.gz`; `.tfrecord`, `.tfrecords` and sharded
       `.tfrecord-00000-of-00010` names, optionally followed by `.gz`).
-    shuffle: Whether to shuffle the file order and the rows (through a buffer).
+    shuffle: Whether to shuffle the file order and the rows (through a buffer);
+      without, the files are read one after the other in the order of their sorted
+      names, and each file's rows in order.
     shuffle_buffer: Rows in the shuffle buffer.
     repeat: Whether to repeat the batches forever; each pass reshuffles (when
       shuffling) and ends with its own smaller batch (unless `drop_remainder`).
@@ -197,27 +199,32 @@ def make_dataset(file_pattern: str,
   if shuffle:
     dataset = dataset.shuffle(len(files), seed=seed)
   keep = _row_filter(files, split, skip_rows)
-  if data_format == CSV:  # Blank lines (e.g. at the end of a file) hold no row.
-    keep_row = keep
-    keep = lambda index, rows, records: (
-        (tf.strings.length(records) > 0) if keep_row is None
-        else keep_row(index, rows) & (tf.strings.length(records) > 0))
-  elif keep is not None:
-    keep_row = keep
-    keep = lambda index, rows, records: keep_row(index, rows)
-  if keep is None:
-    read_file = lambda path, compression, index: read(path, compression)
-  else:
-    # Rows are filtered a block at a time (a per-row filter is several times slower).
-    read_file = lambda path, compression, index: read(path, compression).enumerate().batch(
-        _FILTER_BLOCK).map(lambda rows, records: tf.boolean_mask(
-            records, keep(index, rows, records))).unbatch()
-  dataset = dataset.interleave(read_file,
-                               cycle_length=min(len(files), _MAX_PARALLEL_FILES),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  if shuffle:
-    dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-  dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+  blank = data_format == CSV  # Blank lines (e.g. at the end of a file) hold no row.
+
+  def read_blocks(path, compression, index):
+    """The file's kept records, in blocks of up to `_FILTER_BLOCK`: rows move through
+    the interleave and the filter a block at a time (row by row is several times
+    slower)."""
+    blocks = read(path, compression).batch(_FILTER_BLOCK)
+    if keep is None and not blank:
+      return blocks
+
+    def kept(block_index, records):
+      mask = tf.strings.length(records) > 0 if blank else tf.ones_like(records, tf.bool)
+      if keep is not None:
+        rows = block_index * _FILTER_BLOCK + tf.range(tf.size(records, tf.int64))
+        mask &= keep(index, rows)
+      return tf.boolean_mask(records, mask)
+
+    return blocks.enumerate().map(kept)
+
+  if shuffle:  # Files in parallel, rows mixed through the buffer.
+    dataset = dataset.interleave(read_blocks, cycle_length=min(len(files), _MAX_PARALLEL_FILES),
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.unbatch().shuffle(shuffle_buffer, seed=seed).batch(
+        batch_size, drop_remainder=drop_remainder)
+  else:  # Files one after the other, rows in order.
+    dataset = dataset.flat_map(read_blocks).rebatch(batch_size, drop_remainder=drop_remainder)
   dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
   if transform is not None:
     dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
