@@ -30,16 +30,25 @@ def gru_step(x, h, kernel, recurrent, bias):
   return z * h + (1.0 - z) * candidate
 
 
+def lstm_step(x, state, kernel, recurrent, bias):
+  """Keras LSTMCell; `state` is `[h ‖ c]`, and so is the result."""
+  h, c = np.split(state, 2, axis=-1)
+  i, f, g, o = np.split(x @ kernel + h @ recurrent + bias, 4, axis=-1)
+  c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+  return np.concatenate([sigmoid(o) * np.tanh(c), c], axis=-1)
+
+
 def reference_cross(xs, cross_kernel, cross_bias, cell_step, cell_weights, context=None):
   """h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ c_t], h_{t-1}), h_0 = 0; all states."""
-  h = np.zeros((xs[0].shape[0], cross_kernel.shape[0]))
+  units = cross_kernel.shape[0]
+  state = np.zeros((xs[0].shape[0], units * (2 if cell_step is lstm_step else 1)))
   states = []
   for t, x in enumerate(xs):
-    cell_input = x * (h @ cross_kernel + cross_bias)
+    cell_input = x * (state[:, :units] @ cross_kernel + cross_bias)
     if context is not None:
       cell_input = np.concatenate([cell_input, context[:, t]], axis=-1)
-    h = cell_step(cell_input, h, *cell_weights)
-    states.append(h)
+    state = cell_step(cell_input, state, *cell_weights)
+    states.append(state[:, :units])
   return np.stack(states, axis=1)
 
 
@@ -49,7 +58,10 @@ def set_random_weights(layer, rng):
   return [w.numpy() for w in layer.weights]
 
 
-@pytest.mark.parametrize("cell,step", [("simple", simple_step), ("gru", gru_step)])
+CELL_STEPS = [("simple", simple_step), ("gru", gru_step), ("lstm", lstm_step)]
+
+
+@pytest.mark.parametrize("cell,step", CELL_STEPS)
 def test_rnn_cross_depth_known_weights(cell, step):
   rng = np.random.default_rng(0)
   x0 = rng.normal(size=(4, 5)).astype(np.float32)
@@ -62,7 +74,7 @@ def test_rnn_cross_depth_known_weights(cell, step):
   np.testing.assert_allclose(layer(x0).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell,step", [("simple", simple_step), ("gru", gru_step)])
+@pytest.mark.parametrize("cell,step", CELL_STEPS)
 def test_rnn_cross_fields_known_weights_with_context(cell, step):
   rng = np.random.default_rng(1)
   fields = rng.normal(size=(4, 6, 2)).astype(np.float32)
