@@ -286,7 +286,7 @@ def write_markdown(markdown: str, redraw: bool) -> None:
   for path in sorted(glob.glob(os.path.join(figures, "*.json"))):
     with open(path, encoding="utf-8") as f:
       benches.append(json.load(f))
-    if redraw:
+    if redraw and report.has_current_layout(benches[-1]):
       report.write_plots(benches[-1], figures)
   with open(markdown, "w", encoding="utf-8") as f:
     f.write(report.document(benches, FIGURES_DIR))

@@ -117,6 +117,7 @@ def test_smoke_writes_every_output(smoke):
 
 def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   bench = json.loads((smoke / "census.json").read_text())
+  assert report.has_current_layout(bench)
   assert bench["outputs"] == ["income", "marital"]
   assert bench["runs"] == {"planned": 3, "failed": 0, "not_started": 0}
   assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
@@ -152,3 +153,14 @@ def test_pipeline_sentence_names_the_source_training_reads():
                                      "load_rows_per_s": 90_000.0,
                                      "memory_rows_per_s": 400_000.0, "rows_per_s": 400_000.0})
   assert "90.0k rows/s for the one read of the files, then 400.0k rows/s every epoch" in memory
+
+
+def test_a_json_of_an_older_layout_gets_a_rerun_note_and_loses_no_other_section(smoke):
+  bench = json.loads((smoke / "census.json").read_text())
+  old = {"name": "old", "title": "Old data", "command": "python -m dcrnn_tf.benchmark --x",
+         "pipeline_rows_per_s": 1.0, "models": [], "ablations": []}
+  assert not report.has_current_layout(old)
+  markdown = report.document([bench, old], "benchmarks")
+  assert "| `mmoe` |" in markdown
+  assert "## Old data" in markdown and "`benchmarks/old.json` was written by an older" in markdown
+  assert "python -m dcrnn_tf.benchmark --x" in markdown

@@ -9,6 +9,10 @@ import numpy as np
 from dcrnn_tf.benchmarking.measure import FLOPS_NOTE
 from dcrnn_tf.benchmarking.plan import Row
 
+# Keys of a benchmark's JSON (see `dcrnn_tf.benchmark.run_benchmark`).
+BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",
+              "time_budget_minutes", "runs", "preset", "settings", "outputs", "pipeline",
+              "flops_note", "models", "ablations")
 # Keys of a row of the JSON (see `aggregate`).
 ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
             "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
@@ -249,13 +253,32 @@ def pipeline_sentence(pipeline: Mapping[str, Any]) -> str:
           "model's training rate alone; the design asks for at least 5×.")
 
 
+def has_current_layout(bench: Mapping[str, Any]) -> bool:
+  """Whether a benchmark's JSON holds every key this version's report reads."""
+  return (set(BENCH_KEYS) <= set(bench) and
+          all(set(ROW_KEYS) <= set(row) for row in bench["models"] + bench["ablations"]))
+
+
+def outdated_section(bench: Mapping[str, Any], figures_dir: str) -> str:
+  """The section of a JSON written by an older version: what to rerun, no figures."""
+  name = bench.get("name", "?")
+  return "\n".join([
+      f"## {bench.get('title', name)}", "",
+      f"`{figures_dir}/{name}.json` was written by an older version of the benchmark, "
+      "whose layout this version does not read; to show it, rerun:", "",
+      "```sh", bench.get("command", "python -m dcrnn_tf.benchmark ..."), "```", ""])
+
+
 def document(benches: Sequence[Mapping[str, Any]], figures_dir: str) -> str:
-  """The whole BENCHMARKS.md: one section per benchmark."""
+  """The whole BENCHMARKS.md: one section per benchmark (`outdated_section` for a JSON
+  of an older layout, so that one stale file does not lose the others)."""
   head = ("# Benchmarks\n\n"
           "Written by `python -m dcrnn_tf.benchmark` (`--write_markdown`); do not edit by "
           "hand. Each section names the command that produced it; its figures and full "
           f"results (JSON) are in `{figures_dir}/`.\n")
-  return "\n".join([head] + [section(b, figures_dir) for b in benches])
+  return "\n".join([head] + [
+      section(b, figures_dir) if has_current_layout(b) else outdated_section(b, figures_dir)
+      for b in benches])
 
 
 # Plots.
