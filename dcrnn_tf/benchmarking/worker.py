@@ -5,7 +5,8 @@ r"""One benchmark run in its own process, so that its peak memory is its own.
 The job file (written by `dcrnn_tf.benchmark`) holds the run (`plan.Run.to_dict`)
 and the benchmark's settings: the prepared feature config, the files, split part,
 skipped rows and row count of each role (train, validation, test), batch size, learning
-rate, epoch budget, patience, in-memory limit and measurement sizes. The worker trains with early
+rate, epoch budget, patience, in-memory limit and measurement sizes. The worker holds
+the training and validation rows in memory as `dcrnn_tf.main` does, trains with early
 stopping on the validation loss (restoring the best epoch's weights), evaluates on the
 test part and writes `<run_dir>/result.json`. A run that measures speed also measures
 the training and input pipeline throughput and exports a SavedModel with sample
