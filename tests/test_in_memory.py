@@ -93,3 +93,13 @@ def test_no_rows_is_an_error(tmp_path):
 def test_batches_have_the_specs_of_the_files_batches(shards):
   held = in_memory.InMemoryRows.load(shards, CONFIG)
   assert held.dataset(64).element_spec == pipeline.make_dataset(shards, CONFIG, 64).element_spec
+
+
+def test_string_columns_are_held_as_distinct_values_and_indices(shards):
+  held = in_memory.InMemoryRows.load(shards, CONFIG)
+  distinct, indices = held.features["item"]
+  assert indices.dtype == "int32" and indices.shape == (300,)
+  assert sorted(distinct.numpy().astype(str)) == sorted(set(_frame(300)["item"]))
+  np.testing.assert_array_equal(distinct.numpy()[indices.numpy()].astype(str),
+                                _frame(300)["item"].to_numpy())
+  assert held.features["row"].dtype == "float32"
