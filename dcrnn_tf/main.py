@@ -120,9 +120,10 @@ class Data:
   """The files of each role (train, validation, test, predict), checked once per run.
 
   With `--split`, train, validation and test are parts of `--train_path`; without,
-  validation is `--eval_path` and test is `--test_path` (default: `--eval_path`). Every role's rows are scanned
-  (`dcrnn_tf.data.scan`) before they are read: bad rows fail the run or, with
-  `--bad_rows=skip`, are left out and counted in `<model_dir>/data_report.json`.
+  validation is `--eval_path` and test is `--test_path` (default: `--eval_path`).
+  Every role's rows are scanned (`dcrnn_tf.data.scan`) before they are read: bad rows
+  fail the run or, with `--bad_rows=skip`, are left out and counted in
+  `<model_dir>/data_report.json`.
   Training and validation rows, read every epoch, are held in memory when they fit
   under `--in_memory_max_mib` (`dcrnn_tf.data.in_memory`).
   """

@@ -100,7 +100,8 @@ class PartialSharing(tf.keras.layers.Layer):
                     kernel_regularizer=self.kernel_regularizer, name=name)
 
   def build(self, input_shape):
-    self.shared_cross = self.make_cross(self.shared_units, "shared_cross") if self.shared_units else None
+    self.shared_cross = (self.make_cross(self.shared_units, "shared_cross")
+                         if self.shared_units else None)
     self.private_crosses = {}
     self.transfers = {}
     if self.private_units:
