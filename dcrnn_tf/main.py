@@ -196,13 +196,13 @@ class Data:
       self.check(role, feature_config)
     if role not in self.held:
       rows = self.reports[role].valid_rows
-      fits = role in in_memory.EPOCH_ROLES and in_memory.fits_in_memory(
-          rows, feature_config, FLAGS.in_memory_max_mib)
-      self.held[role] = in_memory.InMemoryRows.load(
-          self.path(role), feature_config, data_format=FLAGS.data_format,
-          split=self.split(role), skip_rows=self.reports[role].skip_rows()) if fits else None
-      if fits:
-        logging.info("Holding the %d %s rows in memory (about %.0f MiB).", rows, role,
+      self.held[role] = in_memory.hold_if_fits(
+          role, rows, self.path(role), feature_config, FLAGS.in_memory_max_mib,
+          data_format=FLAGS.data_format, split=self.split(role),
+          skip_rows=self.reports[role].skip_rows())
+      if self.held[role] is not None:
+        logging.info("Holding the %d %s rows in memory (loading them takes up to about "
+                     "%.0f MiB).", rows, role,
                      in_memory.estimated_bytes(rows, feature_config) / in_memory.MIB)
     return self.held[role]
 

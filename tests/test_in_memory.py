@@ -103,3 +103,14 @@ def test_string_columns_are_held_as_distinct_values_and_indices(shards):
   np.testing.assert_array_equal(distinct.numpy()[indices.numpy()].astype(str),
                                 _frame(300)["item"].to_numpy())
   assert held.features["row"].dtype == "float32"
+
+
+def test_hold_if_fits_holds_only_epoch_roles_that_fit(shards):
+  one_mib = in_memory.MIB  # A row of CONFIG takes 64 bytes.
+  for role in ("train", "validation"):
+    held = in_memory.hold_if_fits(role, 300, shards, CONFIG, max_mib=1)
+    assert held is not None and held.rows == 300
+  assert in_memory.hold_if_fits("test", 300, shards, CONFIG, max_mib=1) is None
+  assert in_memory.hold_if_fits("predict", 300, shards, CONFIG, max_mib=1) is None
+  assert in_memory.hold_if_fits("train", one_mib // 64 + 1, shards, CONFIG, max_mib=1) is None
+  assert in_memory.hold_if_fits("train", 300, shards, CONFIG, max_mib=0) is None

@@ -61,12 +61,10 @@ def hold_in_memory(settings: Mapping[str, Any], role: str,
                    feature_config: FeatureConfig) -> Optional[in_memory.InMemoryRows]:
   """The role's rows in memory where `dcrnn_tf.main` holds them there, else None."""
   data = settings["roles"][role]
-  if role not in in_memory.EPOCH_ROLES or not in_memory.fits_in_memory(
-      data["rows"], feature_config, settings["in_memory_max_mib"]):
-    return None
-  return in_memory.InMemoryRows.load(data["path"], feature_config,
-                                     data_format=settings["data_format"],
-                                     split=_split(data), skip_rows=data["skip_rows"])
+  return in_memory.hold_if_fits(role, data["rows"], data["path"], feature_config,
+                                settings["in_memory_max_mib"],
+                                data_format=settings["data_format"], split=_split(data),
+                                skip_rows=data["skip_rows"])
 
 
 def _split(data: Mapping[str, Any]) -> Optional[Split]:

@@ -33,6 +33,21 @@ MIB = 1 << 20
 EPOCH_ROLES = ("train", "validation")
 
 
+def hold_if_fits(role: str, rows: int, file_pattern: str, config: FeatureConfig,
+                 max_mib: float, *, data_format: str = "auto", split: Optional[Split] = None,
+                 skip_rows: Optional[Mapping[str, Sequence[int]]] = None
+                 ) -> Optional["InMemoryRows"]:
+  """A role's rows loaded into memory if the role is read every epoch (`EPOCH_ROLES`)
+  and its `rows` rows fit under `max_mib`; else None (read them from the files).
+
+  Reading arguments as in `pipeline.make_dataset`.
+  """
+  if role not in EPOCH_ROLES or not fits_in_memory(rows, config, max_mib):
+    return None
+  return InMemoryRows.load(file_pattern, config, data_format=data_format, split=split,
+                           skip_rows=skip_rows)
+
+
 def estimated_bytes(rows: int, config: FeatureConfig, with_labels: bool = True) -> int:
   """The memory `InMemoryRows.load` takes at most for `rows` rows of `config`: the
   parsed columns before their strings are indexed (strings of up to 22 bytes; longer
