@@ -71,6 +71,12 @@ flags.DEFINE_float("time_budget_minutes", 45.0,
                    "No run starts after this many minutes (the benchmark then reports "
                    "what finished).")
 flags.DEFINE_integer("run_timeout_s", 900, "A run taking longer is stopped (and fails).")
+flags.DEFINE_enum("profile", "off", ["off", "on", "only"],
+                  "Profile one training step of each model (where its time goes): "
+                  "`on` beside the training runs, `only` instead of them (the Markdown then "
+                  "goes under --output_dir, never the committed one).")
+flags.DEFINE_integer("profile_calls", 20, "Calls per timed repeat of the profile.")
+flags.DEFINE_integer("profile_repeats", 5, "Timed repeats of the profile (the minimum counts).")
 flags.DEFINE_enum("preset", "full", ["full", "smoke"],
                   "smoke: one seed, one epoch of at most 20 batches, few timing calls, "
                   "and the Markdown under --output_dir (never the committed one).")
@@ -82,7 +88,8 @@ flags.DEFINE_bool("render_only", False,
                   "files already in benchmarks/ beside it.")
 
 SMOKE = {"seeds": ["1"], "ablation_seeds": 1, "epochs": 1, "max_train_batches": 20,
-         "speed_batches": 5, "speed_windows": 2, "latency_calls": 20}
+         "speed_batches": 5, "speed_windows": 2, "latency_calls": 20, "profile_calls": 2,
+         "profile_repeats": 2}
 FIGURES_DIR = "benchmarks"
 ROLES = ("train", "validation", "test")
 
@@ -166,7 +173,7 @@ def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
     return None
   with open(result_path, encoding="utf-8") as f:
     result = json.load(f)
-  if job["run"] and job["run"]["measure_speed"]:
+  if job["run"] and job["run"]["measure_speed"] and not job.get("profile"):
     latency_path = os.path.join(run_dir, "latency.json")
     if _subprocess([sys.executable, latency.__file__, f"--saved_model={result['saved_model']}",
                     f"--requests={os.path.join(run_dir, worker.REQUESTS)}",
@@ -195,6 +202,21 @@ def _subprocess(command: List[str], log_path: str) -> bool:
   return code == 0
 
 
+def profile_models(rows: List[plan.Row], settings: Mapping[str, Any],
+                   runs_dir: str) -> Dict[str, Dict[str, Any]]:
+  """The step profile of each model of the table (its first seed), by model label."""
+  profiles = {}
+  for row in rows:
+    if row.group == plan.MODELS_GROUP and row.seeds:
+      run = row.runs()[0]
+      logging.info("Profiling %s", row.label)
+      result = execute({"settings": settings, "run": run.to_dict(), "profile": True},
+                       os.path.join(runs_dir, f"profile-{run.key}"))
+      if result is not None:
+        profiles[row.label] = result
+  return profiles
+
+
 def run_benchmark() -> Dict[str, Any]:
   """Runs every row's runs within the budget and returns the benchmark's JSON."""
   start = time.time()
@@ -205,9 +227,13 @@ def run_benchmark() -> Dict[str, Any]:
               "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
               "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
               "speed_batches": FLAGS.speed_batches, "speed_windows": FLAGS.speed_windows,
-              "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes)}
+              "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes),
+              "profile_calls": FLAGS.profile_calls, "profile_repeats": FLAGS.profile_repeats}
   rows = plan_rows(feature_config)
   runs_dir = os.path.join(FLAGS.output_dir, "runs")
+  profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
+  if FLAGS.profile == "only":
+    rows = []
   pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
   pipeline_rate = pipeline and pipeline["rows_per_s"]
   results: Dict[str, Dict[str, Any]] = {}
@@ -254,6 +280,7 @@ def run_benchmark() -> Dict[str, Any]:
       "flops_note": measure.FLOPS_NOTE,
       "models": [r for r in aggregated if r["group"] == plan.MODELS_GROUP],
       "ablations": [r for r in aggregated if r["group"] != plan.MODELS_GROUP],
+      "profile": profiles,
   }
 
 
@@ -263,11 +290,11 @@ def write_outputs(bench: Mapping[str, Any]) -> None:
   json_path = os.path.join(out, f"{bench['name']}.json")
   with open(json_path, "w", encoding="utf-8") as f:
     json.dump(bench, f, indent=2)
-  plots = report.write_plots(bench, out)
+  plots = report.write_plots(bench, out) if bench["models"] else []
   with open(os.path.join(out, f"{bench['name']}.md"), "w", encoding="utf-8") as f:
     f.write(report.section(bench, "."))
   markdown = FLAGS.write_markdown
-  if FLAGS.preset == "smoke" and markdown:
+  if (FLAGS.preset == "smoke" or FLAGS.profile == "only") and markdown:
     markdown = os.path.join(out, os.path.basename(markdown))
   if not markdown:
     return

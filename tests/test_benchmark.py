@@ -15,6 +15,7 @@ import dcrnn_tf  # pylint: disable=unused-import
 from dcrnn_tf import models
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking import plan
+from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking import report
 from dcrnn_tf.features import FeatureConfig, Task
 
@@ -98,7 +99,8 @@ def smoke(tmp_path_factory):
   command = [sys.executable, "-m", "dcrnn_tf.benchmark",
              "--flagfile=configs/benchmark_census.flags", f"--data_dir={work}",
              f"--output_dir={out}", "--preset=smoke", "--models=dcrnn,mmoe",
-             "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64"]
+             "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64",
+             "--profile=on"]
   result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
   if result.returncode:
     raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
@@ -113,6 +115,8 @@ def test_smoke_writes_every_output(smoke):
   markdown = (smoke / "BENCHMARKS.md").read_text()
   assert "python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_census.flags" in markdown
   assert "](benchmarks/census_auc.png)" in markdown and "| `mmoe` |" in markdown
+  assert "### Where a training step's time goes" in markdown
+  assert "| shared cross |" in markdown
 
 
 def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
@@ -139,6 +143,11 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
     assert row["train_rows_per_s_input"] > 0 and row["train_rows_per_s_cached"] > 0
     assert row["pipeline_ratio"] > 0
     assert all(row["latency_ms"][size]["median_ms"] > 0 for size in ("1", "64"))
+  assert list(bench["profile"]) == ["dcrnn", "mmoe"]
+  assert set(bench["profile"]["mmoe"]["step_ms"]) == set(profile.STEP_PARTS) | {
+      "train_step", "fit"}
+  assert "private cross marital" in bench["profile"]["dcrnn"]["block_ms"]
+  assert "block_ms" not in bench["profile"]["mmoe"]
   off, on = bench["ablations"]
   assert (off["depends_on"], on["depends_on"]) == ({}, {"marital": "income"})
   assert off["metrics"] == bench["models"][0]["metrics"]  # The same run, reused.

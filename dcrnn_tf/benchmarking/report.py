@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking.measure import FLOPS_NOTE
 from dcrnn_tf.benchmarking.plan import Row
 
@@ -166,6 +167,27 @@ def best_by_group(rows: Sequence[Mapping[str, Any]], outputs) -> Dict[str, str]:
   return {group: label for group, (_, label) in best.items()}
 
 
+def profile_tables(profiles: Mapping[str, Mapping[str, Any]]) -> List[str]:
+  """Markdown lines: the step profile of every model, then DCRNN's block by layer."""
+  head = (["model"] + list(profile.STEP_PARTS)
+          + ["train_step", "fit (per batch)", "encoder share"])
+  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  for label, result in profiles.items():
+    step = result["step_ms"]
+    lines.append(_table_row(
+        [f"`{label}`"] + [f"{step[part]:.2f}" for part in profile.STEP_PARTS]
+        + [f"{step['train_step']:.2f}", f"{step['fit']:.2f}",
+           f"{100 * step['encoder'] / step['fit']:.0f} %"]))
+  for label, result in profiles.items():
+    if "block_ms" not in result:
+      continue
+    lines += ["", f"`{label}` by layer (forward and backward, each layer alone; ms per "
+              f"batch of {result['batch_size']}):", "",
+              _table_row(["layer", "ms"]), _table_row(["---", "---"])]
+    lines += [_table_row([layer, f"{ms:.2f}"]) for layer, ms in result["block_ms"].items()]
+  return lines
+
+
 def _table_row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -199,21 +221,27 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       f"{settings['seeds']}"
       + (f" (ablations: {settings['ablation_seeds']})." if bench["ablations"] else "."),
       "",
-      "### Models",
-      "",
-      model_table(bench),
-      "",
   ]
+  if bench["models"]:
+    lines += ["### Models", "", model_table(bench), ""]
   if bench["pipeline"]:
     lines += [pipeline_sentence(bench["pipeline"]), ""]
-  for key, caption in PLOTS.items():
-    lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)", ""]
+  if bench["models"]:
+    lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
+              for key, caption in PLOTS.items()]
+  if bench.get("profile"):
+    batch = next(iter(bench["profile"].values()))["batch_size"]
+    lines += ["### Where a training step's time goes", "",
+              f"Milliseconds per training step (batch of {batch}), by part; \"encoder "
+              "share\": the encoder's forward pass over a batch of `fit`.", "",
+              *profile_tables(bench["profile"]), ""]
   if bench["ablations"]:
     lines += ["### DCRNN ablations", "",
               "Each line changes one thing of the DCRNN defaults; bold: the best mean AUC "
               "of its group (a difference within the standard deviations is noise; a line "
               "with one finished seed has none).", "", ablation_table(bench), ""]
-  lines += ["### How it is measured", "", *[f"* {note}" for note in MEASUREMENT_NOTES], ""]
+  notes = MEASUREMENT_NOTES + ((profile.NOTE,) if bench.get("profile") else ())
+  lines += ["### How it is measured", "", *[f"* {note}" for note in notes], ""]
   return "\n".join(lines)
 
 

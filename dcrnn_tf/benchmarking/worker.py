@@ -10,7 +10,8 @@ the training and validation rows in memory as `dcrnn_tf.main` does, trains with 
 stopping on the validation loss (restoring the best epoch's weights), evaluates on the
 test part and writes `<run_dir>/result.json`. A run that measures speed also measures
 the training and input pipeline throughput and exports a SavedModel with sample
-requests for `latency`.
+requests for `latency`. A profile job (`"profile": true`) trains nothing: it times the
+parts of one training step of the run's model (`dcrnn_tf.benchmarking.profile`).
 """
 
 import json
@@ -28,6 +29,7 @@ from dcrnn_tf import models
 from dcrnn_tf import serving
 from dcrnn_tf import training
 from dcrnn_tf.benchmarking import measure
+from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking.plan import with_dependencies
 from dcrnn_tf.data import in_memory
 from dcrnn_tf.data import pipeline
@@ -144,6 +146,26 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   return result
 
 
+def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[str, Any]:
+  """Times the parts of one training step of the run's (untrained) model on training
+  rows (see `dcrnn_tf.benchmarking.profile`)."""
+  tf.keras.utils.set_random_seed(run["seed"])
+  feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
+                                     run["depends_on"])
+  train = dataset(settings, "train", feature_config, run["seed"],
+                  held=hold_in_memory(settings, "train", feature_config))
+  model = models.build_model(run["model"], feature_config, **run["options"])
+  training.compile_model(model, feature_config, settings["learning_rate"])
+  features, targets = next(iter(train))
+  sizes = {"calls": settings["profile_calls"], "repeats": settings["profile_repeats"]}
+  result = {"run": dict(run), "batch_size": settings["batch_size"],
+            "step_ms": profile.step_profile(model, features, targets, train,
+                                            settings["batch_size"], **sizes)}
+  if isinstance(model, models.DCRNN):
+    result["block_ms"] = profile.dcrnn_block_profile(model, features, **sizes)
+  return result
+
+
 def write_requests(test: tf.data.Dataset, feature_config: FeatureConfig, rows: int,
                    path: str) -> None:
   """Writes the first `rows` test rows as serialized `tf.Example`s (latency inputs)."""
@@ -162,6 +184,8 @@ def main(argv) -> None:
   run_dir = os.path.dirname(os.path.abspath(argv[1]))
   if job["run"] is None:
     result = pipeline_only(job["settings"])
+  elif job.get("profile"):
+    result = profile_step(job["settings"], job["run"])
   else:
     result = train_and_measure(job["settings"], job["run"], run_dir)
   path = os.path.join(run_dir, RESULT)
