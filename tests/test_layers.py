@@ -288,6 +288,48 @@ def test_partial_sharing_transfer_reads_parent_state():
     PartialSharing(["cvr", "ctr"], depends_on={"cvr": "ctr"})
 
 
+def reference_partial_sharing(block, x0, step):
+  """The numpy computation of `PartialSharing` from its weights: the shared cross, then
+  each task's private cross reading the shared states and its parent's transferred
+  private states."""
+  def cross(layer, context=None):
+    cell = layer.cell
+    return reference_cross(
+        [x0] * block.depth, layer.cross_kernel.numpy(), layer.cross_bias.numpy(), step,
+        [cell.kernel.numpy(), cell.recurrent_kernel.numpy(), cell.bias.numpy()], context)
+  shared = cross(block.shared_cross) if block.shared_units else None
+  if not block.private_units:
+    return {task: shared[:, -1] for task in block.task_names}
+  private, outputs = {}, {}
+  for task in block.task_names:
+    context = [] if shared is None else [shared]
+    if task in block.transfers:
+      transfer = block.transfers[task]
+      context.append(np.tanh(private[block.depends_on[task]] @ transfer.kernel.numpy()
+                             + transfer.bias.numpy()))
+    private[task] = cross(block.private_crosses[task],
+                          np.concatenate(context, axis=-1) if context else None)
+    parts = ([] if shared is None else [shared[:, -1]]) + [private[task][:, -1]]
+    outputs[task] = np.concatenate(parts, axis=-1)
+  return outputs
+
+
+@pytest.mark.parametrize("cell,step", CELL_STEPS)
+@pytest.mark.parametrize("shared,private,depends_on", [
+    (5, 3, {}), (5, 3, {"b": "a", "c": "a"}), (6, 0, {}), (0, 4, {"b": "a"})])
+def test_partial_sharing_known_weights(cell, step, shared, private, depends_on):
+  rng = np.random.default_rng(3)
+  x0 = rng.normal(size=(4, 7)).astype(np.float32)
+  block = PartialSharing(["a", "b", "c"], shared_units=shared, private_units=private,
+                         depends_on=depends_on, depth=3, cell=cell)
+  block(x0)
+  set_random_weights(block, rng)
+  expected = reference_partial_sharing(block, x0, step)
+  states = block(x0)
+  for task in ("a", "b", "c"):
+    np.testing.assert_allclose(states[task].numpy(), expected[task], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("layer,inputs", [
     (RNNCross(4, depth=2, cell="lstm", cross_axis="depth", rank=2,
               kernel_regularizer="l2"), tf.random.normal([2, 6])),

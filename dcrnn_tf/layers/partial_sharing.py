@@ -61,7 +61,7 @@ class PartialSharing(tf.keras.layers.Layer):
                private_units: int = 16,
                depends_on: Optional[Mapping[str, str]] = None,
                transfer_stop_gradient: bool = False,
-               depth: int = 3,
+               depth: int = 2,
                cell: str = "gru",
                cross_axis: str = "depth",
                rank: Optional[int] = None,

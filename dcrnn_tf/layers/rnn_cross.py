@@ -31,6 +31,12 @@ class RNNCross(tf.keras.layers.Layer):
   `rank`, `W = U V` is low-rank (`units × rank` and `rank × input width`). `b` starts
   at one, so the first step sees `x_t` itself.
 
+  The cell's weights are those of a Keras `GRUCell`, `LSTMCell` or `SimpleRNNCell`
+  (`self.cell`, in its layout and gate order), but the step is computed here, with the
+  gates of each projection in one matmul as in Keras' `implementation=2`, the context's
+  part of the input projection apart from the cross term's (no concatenation), and the
+  first step skipping the terms of the zero state.
+
   Two readings of "the sequence" `x_1 … x_T`:
 
   * `cross_axis="depth"`: the input is one vector `x0` `[batch, k]`, used at every
@@ -74,7 +80,7 @@ class RNNCross(tf.keras.layers.Layer):
 
   def __init__(self,
                units: int,
-               depth: int = 3,
+               depth: int = 2,
                cell: str = "gru",
                cross_axis: str = "depth",
                rank: Optional[int] = None,
@@ -122,8 +128,10 @@ class RNNCross(tf.keras.layers.Layer):
           name="cross_kernel_v", shape=(self.rank, width),
           initializer=fresh(self.kernel_initializer), regularizer=self.kernel_regularizer)
     self.cross_bias = self.add_weight(name="cross_bias", shape=(width,), initializer="ones")
-    # The cell's input width depends on the optional context, so the cell creates its
-    # weights on its first call.
+    # The Keras cell holds the step's weights in its layout (kernel, recurrent_kernel,
+    # bias), so checkpoints of either are interchangeable; the step itself is computed
+    # here (see `_CELL_STEPS`). Its input width depends on the optional context, so its
+    # weights are created on the first call.
     self.cell = CELLS[self.cell_type](self.units, name="cell")
     super().build(input_shape)
 
@@ -133,20 +141,30 @@ class RNNCross(tf.keras.layers.Layer):
     return tf.matmul(tf.matmul(state, self.cross_kernel_u), self.cross_kernel_v) + self.cross_bias
 
   def call(self, inputs: tf.Tensor, context: Optional[tf.Tensor] = None, training=None):
+    del training  # The cells have no dropout.
     steps = self.depth if self.cross_axis == "depth" else inputs.shape[1]
-    batch = tf.shape(inputs)[0]
-    state = tf.zeros([batch, self.units], dtype=self.compute_dtype)
-    states = [state, state] if self.cell_type == "lstm" else [state]
+    width = int(inputs.shape[-1])
+    if not self.cell.built:
+      context_width = 0 if context is None else int(context.shape[-1])
+      with tf.init_scope():  # Variables are created eagerly, as Keras builds layers.
+        self.cell.build(tf.TensorShape([None, width + context_width]))
+    cross_kernel, context_kernel = self.cell.kernel[:width], self.cell.kernel[width:]
+    step = _CELL_STEPS[self.cell_type]
+    # The context's part of each step's input projection, apart from the cross term's.
+    context_terms = (None if context is None else
+                     [tf.matmul(c, context_kernel) for c in tf.unstack(context, axis=1)])
+    states = None
     outputs = []
     for t in range(steps):
       x_t = inputs if self.cross_axis == "depth" else inputs[:, t]
-      # h_0 = 0, so the first step's cross weight is the bias alone.
-      cell_input = x_t * (self.cross_bias if t == 0 else self._cross_weight(states[0]))
-      if context is not None:
-        cell_input = tf.concat([cell_input, context[:, t]], axis=-1)
-      output, states = self.cell(cell_input, states, training=training)
-      states = tf.nest.flatten(states)
-      outputs.append(output)
+      # h_0 = 0: the first step's cross weight is the bias alone, and the cell skips the
+      # terms of a zero state.
+      cross = x_t * (self.cross_bias if states is None else self._cross_weight(states[0]))
+      projected = tf.matmul(cross, cross_kernel)
+      if context_terms is not None:
+        projected += context_terms[t]
+      states = step(self.cell, projected, states)
+      outputs.append(states[0])
     if self.return_sequences:
       return tf.stack(outputs, axis=1)
     return outputs[-1]
@@ -164,3 +182,44 @@ class RNNCross(tf.keras.layers.Layer):
         "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
     })
     return config
+
+
+# One step of each cell, computed from the Keras cell's weights (its layout and gate
+# order), with the input projection `x W_x` already done; `states` is None at the first
+# step (a zero state, whose terms are skipped). Each returns the new states, output first.
+
+
+def _gru_step(cell: tf.keras.layers.GRUCell, projected: tf.Tensor, states):
+  input_bias, recurrent_bias = tf.unstack(cell.bias)
+  units = cell.units
+  x = projected + input_bias
+  recurrent = (recurrent_bias if states is None else
+               tf.matmul(states[0], cell.recurrent_kernel) + recurrent_bias)
+  # The update and reset gates in one sigmoid.
+  update, reset = tf.split(tf.sigmoid(x[..., :2 * units] + recurrent[..., :2 * units]), 2,
+                           axis=-1)
+  candidate = tf.tanh(x[..., 2 * units:] + reset * recurrent[..., 2 * units:])
+  if states is None:
+    return [(1.0 - update) * candidate]
+  return [candidate + update * (states[0] - candidate)]
+
+
+def _lstm_step(cell: tf.keras.layers.LSTMCell, projected: tf.Tensor, states):
+  z = projected + cell.bias
+  if states is not None:
+    z += tf.matmul(states[0], cell.recurrent_kernel)
+  z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+  carry = tf.sigmoid(z_i) * tf.tanh(z_c)
+  if states is not None:
+    carry += tf.sigmoid(z_f) * states[1]
+  return [tf.sigmoid(z_o) * tf.tanh(carry), carry]
+
+
+def _simple_step(cell: tf.keras.layers.SimpleRNNCell, projected: tf.Tensor, states):
+  z = projected + cell.bias
+  if states is not None:
+    z += tf.matmul(states[0], cell.recurrent_kernel)
+  return [tf.tanh(z)]
+
+
+_CELL_STEPS = {"gru": _gru_step, "lstm": _lstm_step, "simple": _simple_step}

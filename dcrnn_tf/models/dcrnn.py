@@ -52,7 +52,7 @@ class DCRNN(MultiTaskModel):
                cross_axis: str = "depth",
                cross_dim: int = 64,
                cell: str = "gru",
-               depth: int = 3,
+               depth: int = 2,
                shared_units: int = 64,
                private_units: int = 16,
                rank: Optional[int] = None,
