@@ -61,6 +61,10 @@ flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds of the model table.")
 flags.DEFINE_list("ablations", list(plan.ABLATION_GROUPS),
                   f"DCRNN ablation groups, of {', '.join(plan.ABLATION_GROUPS)}.")
 flags.DEFINE_integer("ablation_seeds", 2, "The ablations use the first this many seeds.")
+flags.DEFINE_string("reference_model", "mmoe",
+                    "The model every other row is compared with, seed by seed (paired "
+                    "differences of test AUC); `best_baseline`: the model other than "
+                    "dcrnn with the best mean test AUC.")
 flags.DEFINE_integer("patience", 1, "Early stopping patience (epochs) on the validation loss.")
 flags.DEFINE_integer("max_train_batches", 0, "If > 0, train on this many batches per epoch.")
 flags.DEFINE_integer("speed_batches", 30, "Batches per window of the in-memory training rate.")
@@ -276,6 +280,7 @@ def run_benchmark() -> Dict[str, Any]:
           "seeds": [int(s) for s in FLAGS.seeds],
           "ablation_seeds": [int(s) for s in FLAGS.seeds][:FLAGS.ablation_seeds]},
       "outputs": list(feature_config.output_names),
+      "reference_model": FLAGS.reference_model,
       "pipeline": pipeline,
       "flops_note": measure.FLOPS_NOTE,
       "models": [r for r in aggregated if r["group"] == plan.MODELS_GROUP],

@@ -22,7 +22,8 @@ flags.DEFINE_float("dropout", 0.0, "Dropout rate in the towers.")
 flags.DEFINE_enum("cross_axis", "depth", ["depth", "fields"],
                   "dcrnn: RNN cross over depth (one vector, --depth steps) or over the "
                   "fields.")
-flags.DEFINE_integer("cross_dim", 64, "dcrnn: width of x0 for --cross_axis=depth.")
+flags.DEFINE_integer("cross_dim", 64, "dcrnn: width of x0 for --cross_axis=depth (0: no "
+                     "projection, x0 is the flattened field embeddings).")
 flags.DEFINE_enum("cell", "gru", ["gru", "lstm", "simple"], "dcrnn: recurrent cell.")
 flags.DEFINE_integer("depth", 2, "dcrnn: cross steps for --cross_axis=depth.")
 flags.DEFINE_integer("shared_units", 64, "dcrnn: shared state width (0: one model per task).")
@@ -31,6 +32,11 @@ flags.DEFINE_integer("private_units", 16,
 flags.DEFINE_integer("rank", 0, "dcrnn: rank of the low-rank cross weights (0: full rank).")
 flags.DEFINE_bool("transfer_stop_gradient", False,
                   "dcrnn: task transfer blocks gradients into the parent task.")
+flags.DEFINE_bool("x0_skip", False, "dcrnn: the towers also read x0 (--cross_axis=depth).")
+flags.DEFINE_list("parallel_units", [],
+                  "dcrnn: widths of a deep MLP beside the cross, on the flattened field "
+                  "embeddings, whose output the towers also read (DCN-v2's parallel form; "
+                  "empty: none).")
 
 flags.DEFINE_list("bottom_units", ["128", "64"], "shared_bottom: widths of the shared MLP.")
 flags.DEFINE_list("hidden_units", ["128", "64"],
@@ -64,6 +70,8 @@ def _all_options() -> Dict[str, Any]:
       "private_units": FLAGS.private_units,
       "rank": FLAGS.rank or None,
       "transfer_stop_gradient": FLAGS.transfer_stop_gradient,
+      "x0_skip": FLAGS.x0_skip,
+      "parallel_units": _units(FLAGS.parallel_units),
       "bottom_units": _units(FLAGS.bottom_units),
       "hidden_units": _units(FLAGS.hidden_units),
       "expert_units": _units(FLAGS.expert_units),

@@ -40,6 +40,8 @@ def test_ablation_rows_change_one_thing_of_the_defaults():
   labels = lambda group: [row.label for row in rows if row.group == group]
   assert labels("cell") == ["cell=gru (default)", "cell=lstm", "cell=simple"]
   assert labels("depth") == ["depth=1", "depth=2", "depth=3 (default)", "depth=4"]
+  assert labels("capacity") == ["state only (default)", "towers also read x0",
+                                "parallel MLP (64,)", "no x0 projection, rank 32"]
   sharing = {row.label: row.options for row in rows if row.group == "sharing"}
   assert sharing["hard (shared 12, private 0)"]["private_units"] == 0
   assert sharing["separate (shared 0, private 12)"]["shared_units"] == 0
@@ -50,7 +52,7 @@ def test_ablation_rows_change_one_thing_of_the_defaults():
   model_rows = plan.model_rows({"dcrnn": DCRNN, "shared_bottom": {}}, (1, 2, 3), {})
   assert [r.seed for r in plan.unique_runs(model_rows)] == [1, 1, 2, 2, 3, 3]
   runs = plan.unique_runs(model_rows + rows)
-  assert len(runs) == 2 * 3 + 9 * 2
+  assert len(runs) == 2 * 3 + 12 * 2
   assert sum(r.measure_speed for r in runs) == 2
 
 
@@ -173,3 +175,43 @@ def test_a_json_of_an_older_layout_gets_a_rerun_note_and_loses_no_other_section(
   assert "| `mmoe` |" in markdown
   assert "## Old data" in markdown and "`benchmarks/old.json` was written by an older" in markdown
   assert "python -m dcrnn_tf.benchmark --x" in markdown
+
+
+def test_paired_difference_is_a_t_interval_over_the_common_seeds():
+  tie = report.paired_difference({"1": 0.5, "2": 0.7, "3": 0.6, "9": 0.0},
+                                 {"1": 0.4, "2": 0.5, "3": 0.5})
+  half = 4.303 * np.std([0.1, 0.2, 0.1], ddof=1) / np.sqrt(3)
+  assert tie["seeds"] == 3 and tie["call"] == "tie"
+  assert tie["mean"] == pytest.approx(0.4 / 3)
+  assert (tie["low"], tie["high"]) == pytest.approx((0.4 / 3 - half, 0.4 / 3 + half))
+  win = report.paired_difference({"1": 0.51, "2": 0.52, "3": 0.515},
+                                 {"1": 0.50, "2": 0.50, "3": 0.50})
+  assert win["call"] == "win" and win["low"] > 0
+  loss = report.paired_difference({"1": 0.40, "2": 0.41, "3": 0.40},
+                                  {"1": 0.50, "2": 0.50, "3": 0.51})
+  assert loss["call"] == "loss" and loss["high"] < 0
+  assert report.paired_difference({"1": 0.5}, {"1": 0.4}) is None
+
+
+def _row(group, label, model, aucs):
+  row = {key: None for key in report.ROW_KEYS}
+  row.update(group=group, label=label, model=model, metrics={"income": {
+      "auc_mean": float(np.mean(list(aucs.values()))),
+      "auc_by_seed": {str(seed): auc for seed, auc in aucs.items()}}})
+  return row
+
+
+def test_paired_table_compares_every_row_with_the_reference_seed_by_seed():
+  bench = {"outputs": ["income"], "reference_model": "mmoe", "models": [
+      _row("models", "dcrnn", "dcrnn", {1: 0.95, 2: 0.96, 3: 0.955}),
+      _row("models", "mmoe", "mmoe", {1: 0.94, 2: 0.94, 3: 0.94}),
+      _row("models", "ple", "ple", {1: 0.97, 2: 0.98, 3: 0.975})], "ablations": [
+      _row("depth", "depth=2 (default)", "dcrnn", {1: 0.95, 2: 0.96, 3: 0.955}),
+      _row("depth", "depth=1", "dcrnn", {1: 0.93, 2: 0.93})]}
+  table = report.paired_table(bench)
+  assert "| `dcrnn` | +0.0150 [" in table and "] win |" in table
+  assert "| `dcrnn` depth: depth=1 | -0.0100 [" in table
+  assert "(default)" not in table and "| `mmoe` |" not in table
+  bench["reference_model"] = report.BEST_BASELINE
+  assert report.reference_row(bench)["label"] == "ple"
+  assert "| `mmoe` | -0.0350 [" in report.paired_table(bench)

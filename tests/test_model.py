@@ -117,11 +117,14 @@ def test_model_config_round_trip(config):
                 rank=2, transfer_stop_gradient=True, tower_units=(7,), dropout=0.1)
   clone = DCRNN.from_config(model.get_config())
   assert clone.get_config() == model.get_config()
+  wide = DCRNN(config, cross_dim=0, rank=4, x0_skip=True, parallel_units=(6, 3))
+  assert DCRNN.from_config(wide.get_config()).get_config() == wide.get_config()
 
 
 @pytest.mark.parametrize("save_format", ["keras", "tf"])
 def test_save_and_reload_gives_identical_predictions(tmp_path, config, save_format):
-  model = DCRNN(config, shared_units=8, private_units=4, tower_units=(8,))
+  model = DCRNN(config, shared_units=8, private_units=4, tower_units=(8,), x0_skip=True,
+                parallel_units=(4,))
   training.compile_model(model, config)
   features = random_features(config, 64)
   labels = {"click": np.tile([1.0, 0.0], 32), "conversion": np.tile([1.0, 0.0, 0.0, 0.0], 16)}
@@ -155,3 +158,34 @@ def test_parameters_per_added_task_with_a_fixed_csv_layout(config):
   headerless = dataclasses.replace(config, csv=CsvFormat(header=False, columns=config.columns))
   assert (parameters_per_added_task("shared_bottom", headerless)
           == parameters_per_added_task("shared_bottom", config))
+
+
+def test_towers_read_the_state_then_x0_then_the_parallel_mlp(config):
+  model = DCRNN(config, shared_units=6, private_units=2, cross_dim=5, x0_skip=True,
+                parallel_units=(7, 3), tower_units=(4,))
+  features = random_features(config, 8)
+  model(features)
+  embeddings = model.encoder(features)
+  x0 = model.cross_input(embeddings)
+  states = model.task_states(embeddings)
+  blocks = model.partial_sharing(x0)
+  parallel = model.parallel(tf.reshape(embeddings, [8, -1]))
+  for task in model.task_names:
+    assert states[task].shape == (8, 6 + 2 + 5 + 3)
+    np.testing.assert_array_equal(states[task].numpy(), tf.concat(
+        [blocks[task], x0, parallel], axis=-1).numpy())
+  assert model.towers["ctr"].hidden_layers[0].kernel.shape == (16, 4)
+
+
+def test_cross_dim_zero_crosses_the_flattened_embeddings(config):
+  model = DCRNN(config, embedding_dim=4, shared_units=6, private_units=2, cross_dim=0,
+                rank=3)
+  features = random_features(config, 8)
+  model(features)
+  assert model.x0_projection is None
+  embeddings = model.encoder(features)
+  np.testing.assert_array_equal(model.cross_input(embeddings).numpy(),
+                                tf.reshape(embeddings, [8, 3 * 4]).numpy())
+  assert model.partial_sharing.shared_cross.cross_kernel_v.shape == (3, 3 * 4)
+  with pytest.raises(ValueError, match="x0_skip needs"):
+    DCRNN(config, cross_axis="fields", x0_skip=True)

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from dcrnn_tf.features import FeatureConfig
 
 MODELS_GROUP = "models"
-ABLATION_GROUPS = ("cross_axis", "cell", "sharing", "transfer", "depth")
+ABLATION_GROUPS = ("cross_axis", "cell", "sharing", "transfer", "depth", "capacity")
 ABLATION_DEPTHS = (1, 2, 3, 4)
 
 
@@ -132,6 +132,12 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
                    {"shared_units": 0, "private_units": width})],
       "depth": [(f"depth={depth}", {"cross_axis": "depth", "depth": depth})
                 for depth in ABLATION_DEPTHS],
+      # What the towers read, and what the cross reads (see DCRNN's x0_skip,
+      # parallel_units and cross_dim=0).
+      "capacity": [("state only", {}),
+                   ("towers also read x0", {"x0_skip": True}),
+                   ("parallel MLP (64,)", {"parallel_units": [64]}),
+                   ("no x0 projection, rank 32", {"cross_dim": 0, "rank": 32})],
   }
   rows = []
   for group in groups:

@@ -8,7 +8,7 @@ the gradients (backward); the optimizer's update; the metrics (Keras' whole
 
 DCRNN's block is also split into its layers, each timed alone, forward and backward
 (gradients of the sum of its outputs with respect to its inputs and weights), on the
-inputs it gets in the model: the x0 projection, the shared cross, each task's private
+inputs it gets in the model: the x0 projection, any parallel MLP, the shared cross, each task's private
 cross (its context, the shared states and any transfer, given), each transfer, and
 each tower.
 
@@ -123,12 +123,13 @@ def dcrnn_block_profile(model: DCRNN, features: Mapping[str, tf.Tensor], calls: 
   sharing = model.partial_sharing
   embeddings = model.encoder(features)
   timings = {}
-  x0 = embeddings
+  flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
   if model.x0_projection is not None:
-    flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
     timings["x0 projection"] = _forward_backward_ms(model.x0_projection, [flat], calls,
                                                     repeats)
-    x0 = model.x0_projection(flat)
+  if model.parallel is not None:
+    timings["parallel MLP"] = _forward_backward_ms(model.parallel, [flat], calls, repeats)
+  x0 = model.cross_input(embeddings)
   shared = None
   if sharing.shared_cross is not None:
     timings["shared cross"] = _forward_backward_ms(sharing.shared_cross, [x0], calls,

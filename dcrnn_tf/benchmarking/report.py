@@ -8,12 +8,12 @@ import numpy as np
 
 from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking.measure import FLOPS_NOTE
-from dcrnn_tf.benchmarking.plan import Row
+from dcrnn_tf.benchmarking.plan import MODELS_GROUP, Row
 
 # Keys of a benchmark's JSON (see `dcrnn_tf.benchmark.run_benchmark`).
 BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",
-              "time_budget_minutes", "runs", "preset", "settings", "outputs", "pipeline",
-              "flops_note", "models", "ablations")
+              "time_budget_minutes", "runs", "preset", "settings", "outputs",
+              "reference_model", "pipeline", "flops_note", "models", "ablations")
 # Keys of a row of the JSON (see `aggregate`).
 ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
             "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
@@ -48,7 +48,8 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
     out["metrics"][name] = {
         "auc_mean": float(aucs.mean()), "auc_std": _std(aucs),
         "logloss_mean": float(losses.mean()), "logloss_std": _std(losses),
-        "count": done[0]["metrics"][name]["count"]}
+        "count": done[0]["metrics"][name]["count"],
+        "auc_by_seed": {str(r["run"]["seed"]): r["metrics"][name]["auc"] for r in done}}
   first = done[0]
   for key in ("trainable_parameters", "parameters_per_added_task", "flops_per_example"):
     out[key] = first[key]
@@ -67,6 +68,36 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
 
 def _std(values: np.ndarray) -> float:
   return float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+# Student's t quantile 0.975 by degrees of freedom (1 to 30); 1.96 beyond.
+_T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201,
+          2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074,
+          2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def paired_difference(values: Mapping[str, float],
+                      reference: Mapping[str, float]) -> Optional[Dict[str, Any]]:
+  """The paired difference `values - reference` over their common seeds.
+
+  Args:
+    values, reference: Dicts from seed to a metric (runs of the same split and seed).
+
+  Returns:
+    None with fewer than two common seeds; else a dict of `mean`, the 95 % confidence
+    interval `low`, `high` (Student's t over the seeds' differences), `seeds` and
+    `call`: `"win"` (the interval lies above 0), `"loss"` (below 0) or `"tie"`.
+  """
+  seeds = sorted(set(values) & set(reference), key=int)
+  if len(seeds) < 2:
+    return None
+  differences = np.array([values[s] - reference[s] for s in seeds])
+  mean = float(differences.mean())
+  t = _T_975[len(seeds) - 2] if len(seeds) - 1 <= len(_T_975) else 1.96
+  half = t * float(differences.std(ddof=1)) / math.sqrt(len(seeds))
+  call = "win" if mean - half > 0 else "loss" if mean + half < 0 else "tie"
+  return {"mean": mean, "low": mean - half, "high": mean + half, "seeds": len(seeds),
+          "call": call}
 
 
 # Markdown.
@@ -188,6 +219,45 @@ def profile_tables(profiles: Mapping[str, Mapping[str, Any]]) -> List[str]:
   return lines
 
 
+BEST_BASELINE = "best_baseline"
+
+
+def reference_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+  """The model row of `bench["reference_model"]` (`BEST_BASELINE`: the model other than
+  DCRNN with the best mean test AUC over outputs), if it has results."""
+  rows = [r for r in bench["models"] if r["metrics"]]
+  name = bench.get("reference_model")
+  if name == BEST_BASELINE:
+    baselines = [r for r in rows if r["model"] != "dcrnn"]
+    return max(baselines, key=lambda r: _mean_auc(r, bench["outputs"]), default=None)
+  return next((r for r in rows if r["label"] == name), None)
+
+
+def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
+  """The Markdown table of every row's paired test-AUC difference to the reference
+  model, per output; None when the reference model has no results."""
+  reference = reference_row(bench)
+  if reference is None:
+    return None
+  outputs = bench["outputs"]
+  head = ["model"] + [f"{o} AUC − `{reference['label']}`" for o in outputs]
+  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  for row in bench["models"] + bench["ablations"]:
+    if row is reference or not row["metrics"] or (
+        row["group"] != MODELS_GROUP and "(default)" in row["label"]):
+      continue
+    label = (f"`{row['label']}`" if row["group"] == MODELS_GROUP
+             else f"`dcrnn` {row['group']}: {row['label']}")
+    cells = []
+    for o in outputs:
+      d = paired_difference(row["metrics"][o]["auc_by_seed"],
+                            reference["metrics"][o]["auc_by_seed"])
+      cells.append("–" if d is None else
+                   f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {d['call']}")
+    lines.append(_table_row([label] + cells))
+  return "\n".join(lines)
+
+
 def _table_row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -226,6 +296,15 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
     lines += ["### Models", "", model_table(bench), ""]
   if bench["pipeline"]:
     lines += [pipeline_sentence(bench["pipeline"]), ""]
+  paired = paired_table(bench) if bench["models"] else None
+  if paired:
+    lines += [f"Paired differences to `{reference_row(bench)['label']}`"
+              + (" (the best baseline by mean AUC)"
+                 if bench["reference_model"] == BEST_BASELINE else "")
+              + ": each model's (and each "
+              "DCRNN ablation's) test AUC minus the reference's, run by run over the seeds "
+              "both finished (same split, same seed), mean and 95 % interval (Student's t); "
+              "win or loss when the interval excludes 0, else tie.", "", paired, ""]
   if bench["models"]:
     lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
               for key, caption in PLOTS.items()]

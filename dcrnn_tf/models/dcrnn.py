@@ -5,7 +5,7 @@ from typing import Any, Dict, Optional
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.layers import PartialSharing
+from dcrnn_tf.layers import MLP, PartialSharing
 from dcrnn_tf.models.base import MultiTaskModel
 
 
@@ -14,8 +14,12 @@ class DCRNN(MultiTaskModel):
   """The DCRNN multi-task ranking model (Zhou & Yu, 2023, as reconstructed here).
 
   Field embeddings → (`cross_axis="depth"`: flatten and a linear map to `cross_dim`
-  features `x0`; `"fields"`: the field sequence itself) → `PartialSharing` (shared and
-  private `RNNCross` cells, task transfer along `depends_on`) → one `Tower` per task.
+  features `x0`, or the flattened embeddings themselves with `cross_dim=0`; `"fields"`:
+  the field sequence itself) → `PartialSharing` (shared and private `RNNCross` cells,
+  task transfer along `depends_on`) → one `Tower` per task. Two optional additions widen
+  what the towers read, beside each task's state: `x0` itself (`x0_skip`), and the output
+  of a deep MLP on the flattened embeddings computed beside the cross (`parallel_units`,
+  DCN-v2's "parallel" form), both shared by all tasks.
   For a funnel task the model also outputs `p(parent) * p(task)`. A subclass may set
   `partial_sharing_class` to a `PartialSharing` subclass (see
   `examples/custom_layer.py`).
@@ -32,13 +36,17 @@ class DCRNN(MultiTaskModel):
     feature_config: A `FeatureConfig` or its dict.
     embedding_dim: Field embedding size.
     cross_axis: `"depth"` or `"fields"` (see `RNNCross`).
-    cross_dim: Width of `x0` for `cross_axis="depth"`.
+    cross_dim: Width of `x0` for `cross_axis="depth"` (0: no projection, `x0` is the
+      flattened embeddings).
     cell: `"gru"`, `"lstm"` or `"simple"`.
     depth: Cross steps for `cross_axis="depth"`.
     shared_units: Width of the shared state (0: one model per task).
     private_units: Width of each private state (0: hard sharing).
     rank: Optional rank of the low-rank cross weights.
     transfer_stop_gradient: Whether task transfer blocks gradients into the parent.
+    x0_skip: Whether the towers also read `x0` (`cross_axis="depth"`).
+    parallel_units: Widths of the deep MLP beside the cross whose output the towers
+      also read (empty: none).
     tower_units: Hidden widths of each task's tower.
     dropout: Dropout rate in the towers.
     **kwargs: Standard model arguments.
@@ -57,6 +65,8 @@ class DCRNN(MultiTaskModel):
                private_units: int = 16,
                rank: Optional[int] = None,
                transfer_stop_gradient: bool = False,
+               x0_skip: bool = False,
+               parallel_units=(),
                tower_units=(64, 32),
                dropout: float = 0.0,
                **kwargs):
@@ -70,8 +80,15 @@ class DCRNN(MultiTaskModel):
     self.private_units = int(private_units)
     self.rank = rank
     self.transfer_stop_gradient = bool(transfer_stop_gradient)
+    self.x0_skip = bool(x0_skip)
+    self.parallel_units = tuple(int(u) for u in parallel_units)
+    if self.cross_dim < 0:
+      raise ValueError(f"DCRNN: cross_dim must be >= 0, got {cross_dim}.")
+    if self.x0_skip and cross_axis != "depth":
+      raise ValueError("DCRNN: x0_skip needs cross_axis='depth' (an x0 to skip).")
     self.x0_projection = (tf.keras.layers.Dense(self.cross_dim, name="x0_projection")
-                          if cross_axis == "depth" else None)
+                          if cross_axis == "depth" and self.cross_dim else None)
+    self.parallel = MLP(self.parallel_units, name="parallel") if self.parallel_units else None
     self.partial_sharing = self.partial_sharing_class(
         self.task_names,
         shared_units=shared_units,
@@ -84,11 +101,22 @@ class DCRNN(MultiTaskModel):
         rank=rank,
         name="partial_sharing")
 
+  def cross_input(self, embeddings: tf.Tensor) -> tf.Tensor:
+    """What the cross reads: `x0` `[batch, cross_dim]` (`cross_axis="depth"`), or the
+    field embeddings themselves (`"fields"`)."""
+    if self.cross_axis == "fields":
+      return embeddings
+    flat = _flatten(embeddings)
+    return flat if self.x0_projection is None else self.x0_projection(flat)
+
   def task_states(self, embeddings, training=None):
-    if self.x0_projection is not None:
-      embeddings = self.x0_projection(
-          tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]]))
-    return self.partial_sharing(embeddings, training=training)
+    cross_input = self.cross_input(embeddings)
+    states = self.partial_sharing(cross_input, training=training)
+    extra = ([cross_input] if self.x0_skip else []) + (
+        [self.parallel(_flatten(embeddings))] if self.parallel is not None else [])
+    if not extra:
+      return states
+    return {task: tf.concat([state] + extra, axis=-1) for task, state in states.items()}
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
@@ -101,5 +129,11 @@ class DCRNN(MultiTaskModel):
         "private_units": self.private_units,
         "rank": self.rank,
         "transfer_stop_gradient": self.transfer_stop_gradient,
+        "x0_skip": self.x0_skip,
+        "parallel_units": list(self.parallel_units),
     })
     return config
+
+
+def _flatten(embeddings: tf.Tensor) -> tf.Tensor:
+  return tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
