@@ -29,6 +29,7 @@ from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.layers import feature_encoder
 
 flags.DEFINE_integer("checkpoint_every_steps", 0,
                      "Also checkpoint every this many training steps (0: only at the end "
@@ -74,6 +75,10 @@ class Trainer:
     keep_checkpoints: How many checkpoints to keep.
     strategy: The `tf.distribute` strategy (default: the current one).
     checkpoint_every_steps: Also save every this many steps (0: only per epoch).
+
+  Raises:
+    ValueError: If the latest checkpoint holds a `FeatureEncoder` of the former layout
+      of one table per field (see `feature_encoder.check_checkpoint_layout`).
   """
 
   def __init__(self, model_name: str, model_options: Dict[str, Any],
@@ -100,6 +105,7 @@ class Trainer:
                                               max_to_keep=keep_checkpoints)
     self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
     if self.latest_checkpoint:
+      feature_encoder.check_checkpoint_layout(self.latest_checkpoint, feature_config.features)
       self.checkpoint.restore(self.latest_checkpoint).assert_existing_objects_matched()
       self.model.optimizer.learning_rate = learning_rate
 
