@@ -303,7 +303,8 @@ def main(argv):
     return
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
-                        checkpoint_every_steps=FLAGS.checkpoint_every_steps)
+                        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+                        steps_per_execution=FLAGS.steps_per_execution)
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":

@@ -35,6 +35,10 @@ flags.DEFINE_integer("checkpoint_every_steps", 0,
                      "Also checkpoint every this many training steps (0: only at the end "
                      "of each epoch). Not with --strategy=parameter_server, where Keras "
                      "allows no per-step callbacks.")
+flags.DEFINE_integer("steps_per_execution", 1,
+                     "Training steps per call of the compiled step function (fewer "
+                     "calls from Python). With --checkpoint_every_steps, whose callback "
+                     "acts after every step, training runs one step per call.")
 flags.DEFINE_bool("deterministic", False,
                   "Make training reproducible: deterministic TensorFlow ops "
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
@@ -49,10 +53,11 @@ class NonFiniteLossError(RuntimeError):
 
 
 def build_model(model_name: str, model_options: Dict[str, Any],
-                feature_config: FeatureConfig, learning_rate: float) -> tf.keras.Model:
+                feature_config: FeatureConfig, learning_rate: float,
+                steps_per_execution: int = 1) -> tf.keras.Model:
   """A compiled model with its weights and optimizer state created."""
   model = models.build_model(model_name, feature_config, **model_options)
-  training.compile_model(model, feature_config, learning_rate)
+  training.compile_model(model, feature_config, learning_rate, steps_per_execution)
   model(pipeline.dummy_features(feature_config))
   model.optimizer.build(model.trainable_variables)
   return model
@@ -75,6 +80,9 @@ class Trainer:
     keep_checkpoints: How many checkpoints to keep.
     strategy: The `tf.distribute` strategy (default: the current one).
     checkpoint_every_steps: Also save every this many steps (0: only per epoch).
+    steps_per_execution: Training steps per call of the compiled step function (see
+      `training.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
+      needs a callback after every step.
 
   Raises:
     ValueError: If the latest checkpoint holds a `FeatureEncoder` of the former layout
@@ -84,7 +92,7 @@ class Trainer:
   def __init__(self, model_name: str, model_options: Dict[str, Any],
                feature_config: FeatureConfig, model_dir: str, learning_rate: float = 1e-3,
                keep_checkpoints: int = 3, strategy: Optional[tf.distribute.Strategy] = None,
-               checkpoint_every_steps: int = 0):
+               checkpoint_every_steps: int = 0, steps_per_execution: int = 1):
     self.model_name = model_name
     self.model_options = model_options
     self.learning_rate = learning_rate
@@ -92,9 +100,15 @@ class Trainer:
     self.model_dir = model_dir
     self.strategy = strategy or tf.distribute.get_strategy()
     self.checkpoint_every_steps = checkpoint_every_steps
+    self.steps_per_execution = 1 if self._step_callbacks else steps_per_execution
+    if self.steps_per_execution != steps_per_execution:
+      logging.info("One training step per execution (not %d): checkpoints every %d steps "
+                   "need a callback after every step.", steps_per_execution,
+                   checkpoint_every_steps)
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
     with self.strategy.scope():
-      self.model = build_model(model_name, model_options, feature_config, learning_rate)
+      self.model = build_model(model_name, model_options, feature_config, learning_rate,
+                               self.steps_per_execution)
       self.checkpoint = tf.train.Checkpoint(
           model=self.model, optimizer=self.model.optimizer,
           epoch=tf.Variable(0, dtype=tf.int64), epoch_step=tf.Variable(0, dtype=tf.int64))
@@ -207,11 +221,14 @@ class Trainer:
     logging.error(message)
     return NonFiniteLossError(message)
 
+  @property
+  def _step_callbacks(self) -> bool:
+    """Whether training calls back after every step (`StepCheckpoint`)."""
+    return bool(self.checkpoint_every_steps) and not distribute.is_parameter_server(
+        self.strategy)
+
   def _callbacks(self, skip: int):
-    if distribute.is_parameter_server(self.strategy) or not self.checkpoint_every_steps:
-      callbacks = [EpochCheckpoint(self)]
-    else:
-      callbacks = [StepCheckpoint(self, skip)]
+    callbacks = [StepCheckpoint(self, skip) if self._step_callbacks else EpochCheckpoint(self)]
     if distribute.is_chief(self.strategy):
       callbacks.append(tf.keras.callbacks.CSVLogger(
           os.path.join(self.model_dir, TRAINING_LOG), append=True))

@@ -175,13 +175,14 @@ class FeatureEncoder(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def _ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
-    """Rows of categorical values (any shape, strings or integers) in the field's block."""
+    """Rows of categorical values (any shape, strings or integers) in the field's block
+    (not yet offset)."""
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
     ids = self.lookups[feature.name](values)
     if feature.num_buckets is not None:
       ids = tf.where(values == "", tf.constant(feature.num_buckets, ids.dtype), ids)
-    return ids + self.offsets[feature.name]
+    return ids
 
   @staticmethod
   def _numeric_values(features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
@@ -192,9 +193,9 @@ class FeatureEncoder(tf.keras.layers.Layer):
     log = tf.constant([f.log for f in features])
     return tf.where(log, tf.sign(values) * tf.math.log1p(tf.abs(values)), values), missing
 
-  def _bucket_ids(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    """`[batch, bucketized features]` rows of the buckets (boundaries padded with +inf;
-    +inf itself falls in the last bucket)."""
+  def _buckets(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, bucketized features]` rows of the buckets in their fields' blocks (not yet
+    offset; boundaries padded with +inf, and +inf itself falls in the last bucket)."""
     values, missing = self._numeric_values(self._bucketized, inputs)
     width = max(len(f.boundaries) for f in self._bucketized)
     boundaries = tf.constant([list(f.boundaries) + [float("inf")] * (width - len(f.boundaries))
@@ -203,8 +204,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
         boundaries, tf.transpose(tf.where(missing, 0.0, values)), side="right",
         out_type=tf.int64))
     buckets = tf.minimum(buckets, [len(f.boundaries) for f in self._bucketized])
-    offsets = tf.constant([self.offsets[f.name] for f in self._bucketized], tf.int64)
-    return offsets + tf.where(missing, tf.constant(MISSING_ID, tf.int64), buckets + 1)
+    return tf.where(missing, tf.constant(MISSING_ID, tf.int64), buckets + 1)
 
   def _standardized_embeddings(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """`[batch, standardized features, dim]`."""
@@ -221,7 +221,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
     """`[batch, dim]`: the pooled embeddings of a multi-categorical feature."""
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
-    ids = tf.ragged.map_flat_values(lambda v: self._ids(feature, v),
+    ids = tf.ragged.map_flat_values(lambda v: self._ids(feature, v) + self.offsets[feature.name],
                                     tf.strings.split(values, feature.delimiter))
     vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, self.embedding, ids)
     pool = tf.reduce_mean if feature.pooling == "mean" else tf.reduce_sum
@@ -233,13 +233,15 @@ class FeatureEncoder(tf.keras.layers.Layer):
       raise KeyError(f"FeatureEncoder: inputs lack the features {missing}.")
     inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
     groups = []
-    ids = [self._ids(f, inputs[f.name]) for f in self._categorical]
-    if ids:
-      ids = [tf.stack(ids, axis=1)]
+    ids = []
+    if self._categorical:
+      ids.append(tf.stack([self._ids(f, inputs[f.name]) for f in self._categorical], axis=1))
     if self._bucketized:
-      ids.append(self._bucket_ids(inputs))
+      ids.append(self._buckets(inputs))
     if ids:
-      groups.append(tf.nn.embedding_lookup(self.embedding, tf.concat(ids, axis=1)))
+      offsets = tf.constant([self.offsets[f.name] for f in self._categorical + self._bucketized],
+                            tf.int64)
+      groups.append(tf.nn.embedding_lookup(self.embedding, tf.concat(ids, axis=1) + offsets))
     if self._multi_categorical:
       groups.append(tf.stack([self._pooled(f, inputs[f.name])
                               for f in self._multi_categorical], axis=1))
