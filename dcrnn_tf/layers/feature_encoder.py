@@ -158,7 +158,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
         self.lookups[feature.name] = tf.keras.layers.StringLookup(
             vocabulary=list(feature.vocabulary) or None, mask_token="", num_oov_indices=1,
             name=f"lookup_{feature.name}")
-    if self.offsets:
+    if self._tabled:
       self.embedding = self.add_weight(
           name=EMBEDDING, shape=(self._table_rows, self.embedding_dim),
           initializer=fresh(self.embeddings_initializer),
@@ -272,7 +272,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
       The weights in the order of `self.weights`, for `set_weights`.
     """
     weights = []
-    if self.offsets:
+    if self._tabled:
       weights.append(np.concatenate([tables[f"{EMBEDDING}_{f.name}"] for f in self._tabled]))
     if self._standardized:
       weights.extend(np.stack([tables[f"{name}_{f.name}"] for f in self._standardized])
@@ -280,10 +280,11 @@ class FeatureEncoder(tf.keras.layers.Layer):
     return weights
 
   def load_own_variables(self, store):
-    """Loads the weights of a `.keras` file; refuses those of the per-field layout."""
+    """Loads the weights of a `.keras` file; refuses those of the per-field layout (more
+    weights than the fused layout's, or vectors `[dim]`)."""
     expected = [tuple(w.shape) for w in self.weights]
     stored = [tuple(store[str(i)].shape) for i in range(len(store.keys()))]
-    if stored != expected:
+    if len(stored) != len(expected) or any(len(shape) == 1 for shape in stored):
       raise per_field_layout_error(
           f"The {self.name!r} weights being loaded have shapes {stored}, not the fused "
           f"layout's {expected}")
