@@ -38,9 +38,10 @@ flags.DEFINE_integer("checkpoint_every_steps", 0,
 flags.DEFINE_integer("steps_per_execution", 8,
                      "Training steps per call of the compiled step function (fewer "
                      "calls from Python: 8 took about 6% less time a step than 1 for "
-                     "DCRNN on census-like batches of 1024 on a CPU). With "
-                     "--checkpoint_every_steps, whose callback acts after every step, "
-                     "training runs one step per call.")
+                     "DCRNN on census-like batches of 1024 on a CPU). One step per call "
+                     "with --checkpoint_every_steps (its callback acts after every step) "
+                     "and under --strategy=multi_worker_mirrored (workers reading their "
+                     "own files run epochs of unknown length).")
 flags.DEFINE_bool("deterministic", False,
                   "Make training reproducible: deterministic TensorFlow ops "
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
@@ -84,7 +85,8 @@ class Trainer:
     checkpoint_every_steps: Also save every this many steps (0: only per epoch).
     steps_per_execution: Training steps per call of the compiled step function (see
       `training.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
-      needs a callback after every step.
+      needs a callback after every step, and under a multi-worker mirrored strategy,
+      where workers reading their own files run epochs of unknown length.
 
   Raises:
     ValueError: If the latest checkpoint holds a `FeatureEncoder` of the former layout
@@ -102,11 +104,11 @@ class Trainer:
     self.model_dir = model_dir
     self.strategy = strategy or tf.distribute.get_strategy()
     self.checkpoint_every_steps = checkpoint_every_steps
-    self.steps_per_execution = 1 if self._step_callbacks else steps_per_execution
+    single_steps = self._single_steps_reason()
+    self.steps_per_execution = 1 if single_steps else steps_per_execution
     if self.steps_per_execution != steps_per_execution:
-      logging.info("One training step per execution (not %d): checkpoints every %d steps "
-                   "need a callback after every step.", steps_per_execution,
-                   checkpoint_every_steps)
+      logging.info("One training step per execution (not %d): %s.", steps_per_execution,
+                   single_steps)
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
     with self.strategy.scope():
       self.model = build_model(model_name, model_options, feature_config, learning_rate,
@@ -139,7 +141,8 @@ class Trainer:
     return int(self.model.optimizer.iterations.numpy())
 
   def fit(self, train_input: distribute.TrainingInput, epochs: int,
-          validation_data: Optional[tf.data.Dataset] = None, verbose: int = 1) -> None:
+          validation_data: Optional[tf.data.Dataset] = None,
+          validation_steps: Optional[int] = None, verbose: int = 1) -> None:
     """Trains up to `epochs` epochs in all, resuming where the checkpoint stopped.
 
     Args:
@@ -147,6 +150,8 @@ class Trainer:
       epochs: Epochs to train in all, counting those done.
       validation_data: Batches to evaluate after each epoch (not under a
         parameter-server strategy).
+      validation_steps: The number of batches of `validation_data` (Keras needs it
+        with more than one step per execution where the data's size is unknown).
       verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
 
     Raises:
@@ -170,7 +175,8 @@ class Trainer:
       validation_data = distribute.shard_by_record(validation_data)
     for epoch in range(start, epochs):
       self.model.fit(train_input.dataset(self.strategy, epoch, skip),
-                     validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
+                     validation_data=validation_data, validation_steps=validation_steps,
+                     initial_epoch=epoch, epochs=epoch + 1,
                      steps_per_epoch=train_input.steps(self.strategy, skip),
                      callbacks=self._callbacks(skip), verbose=verbose)
       skip = 0
@@ -228,6 +234,15 @@ class Trainer:
     """Whether training calls back after every step (`StepCheckpoint`)."""
     return bool(self.checkpoint_every_steps) and not distribute.is_parameter_server(
         self.strategy)
+
+  def _single_steps_reason(self) -> Optional[str]:
+    """Why training must run one step per execution, if it must."""
+    if self._step_callbacks:
+      return (f"checkpoints every {self.checkpoint_every_steps} steps need a callback after "
+              "every step")
+    if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      return "workers reading their own files run epochs of unknown length"
+    return None
 
   def _callbacks(self, skip: int):
     callbacks = [StepCheckpoint(self, skip) if self._step_callbacks else EpochCheckpoint(self)]

@@ -15,20 +15,24 @@ ROWS, BATCH = 80, 8  # 10 steps an epoch.
 OPTIONS = {"shared_units": 4, "private_units": 2, "cross_dim": 8, "tower_units": [4]}
 
 
-def training_input(config):
+def rows(config):
   features = random_features(config, ROWS)
   labels = {"click": np.tile([1.0, 0.0], ROWS // 2),
             "conversion": np.tile([1.0, 0.0, 0.0, 0.0], ROWS // 4)}
-  rows = tf.data.Dataset.from_tensor_slices((features, training.make_targets(labels, config)))
-  return distribute.TrainingInput(lambda seed: rows.shuffle(ROWS, seed=seed).batch(BATCH),
-                                  seed=1, files=1, rows=ROWS, batch_size=BATCH)
+  return tf.data.Dataset.from_tensor_slices((features, training.make_targets(labels, config)))
 
 
 def trained(config, model_dir, **kwargs):
   tf.keras.utils.set_random_seed(3)
   run = trainer.Trainer("dcrnn", OPTIONS, config, str(model_dir), keep_checkpoints=10,
                         **kwargs)
-  run.fit(training_input(config), epochs=2, verbose=0)
+  data = rows(config)
+  # Validation batches of unknown size, which Keras accepts with several steps per
+  # execution only when told how many there are.
+  validation = data.batch(BATCH).filter(lambda features, targets: True)
+  run.fit(distribute.TrainingInput(lambda seed: data.shuffle(ROWS, seed=seed).batch(BATCH),
+                                   seed=1, files=1, rows=ROWS, batch_size=BATCH),
+          epochs=2, validation_data=validation, validation_steps=ROWS // BATCH, verbose=0)
   return run
 
 
