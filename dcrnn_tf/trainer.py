@@ -37,8 +37,8 @@ flags.DEFINE_integer("checkpoint_every_steps", 0,
                      "allows no per-step callbacks.")
 flags.DEFINE_integer("steps_per_execution", 8,
                      "Training steps per call of the compiled step function (fewer "
-                     "calls from Python: 8 took about 6% less time a step than 1 for "
-                     "DCRNN on census-like batches of 1024 on a CPU). One step per call "
+                     "calls from Python: 8 took 6-16% less time a step than 1 for "
+                     "DCRNN on census-like batches of 1024 on 2 CPU cores). One step per call "
                      "with --checkpoint_every_steps (its callback acts after every step) "
                      "and under --strategy=multi_worker_mirrored (workers reading their "
                      "own files run epochs of unknown length).")
