@@ -303,12 +303,14 @@ def main(argv):
     return
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
-                        checkpoint_every_steps=FLAGS.checkpoint_every_steps)
+                        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+                        steps_per_execution=FLAGS.steps_per_execution)
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
-    run.fit(training_input(data, feature_config), FLAGS.epochs,
-            validation_data=data.dataset("validation", feature_config, for_fit=True),
+    validation = data.dataset("validation", feature_config, for_fit=True)
+    run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,
+            validation_steps=-(-data.reports["validation"].valid_rows // FLAGS.batch_size),
             verbose=FLAGS.verbose)
   if not distribute.is_chief(strategy):  # Only the chief evaluates, exports and predicts;
     distribute.barrier(strategy)  # the other workers stay up until it is done.

@@ -29,11 +29,19 @@ from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.layers import feature_encoder
 
 flags.DEFINE_integer("checkpoint_every_steps", 0,
                      "Also checkpoint every this many training steps (0: only at the end "
                      "of each epoch). Not with --strategy=parameter_server, where Keras "
                      "allows no per-step callbacks.")
+flags.DEFINE_integer("steps_per_execution", 8,
+                     "Training steps per call of the compiled step function (fewer "
+                     "calls from Python: 8 took 6-16% less time a step than 1 for "
+                     "DCRNN on census-like batches of 1024 on 2 CPU cores). One step per call "
+                     "with --checkpoint_every_steps (its callback acts after every step) "
+                     "and under --strategy=multi_worker_mirrored (workers reading their "
+                     "own files run epochs of unknown length).")
 flags.DEFINE_bool("deterministic", False,
                   "Make training reproducible: deterministic TensorFlow ops "
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
@@ -48,10 +56,11 @@ class NonFiniteLossError(RuntimeError):
 
 
 def build_model(model_name: str, model_options: Dict[str, Any],
-                feature_config: FeatureConfig, learning_rate: float) -> tf.keras.Model:
+                feature_config: FeatureConfig, learning_rate: float,
+                steps_per_execution: int = 1) -> tf.keras.Model:
   """A compiled model with its weights and optimizer state created."""
   model = models.build_model(model_name, feature_config, **model_options)
-  training.compile_model(model, feature_config, learning_rate)
+  training.compile_model(model, feature_config, learning_rate, steps_per_execution)
   model(pipeline.dummy_features(feature_config))
   model.optimizer.build(model.trainable_variables)
   return model
@@ -74,12 +83,20 @@ class Trainer:
     keep_checkpoints: How many checkpoints to keep.
     strategy: The `tf.distribute` strategy (default: the current one).
     checkpoint_every_steps: Also save every this many steps (0: only per epoch).
+    steps_per_execution: Training steps per call of the compiled step function (see
+      `training.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
+      needs a callback after every step, and under a multi-worker mirrored strategy,
+      where workers reading their own files run epochs of unknown length.
+
+  Raises:
+    ValueError: If the latest checkpoint holds a `FeatureEncoder` of the former layout
+      of one table per field (see `feature_encoder.check_checkpoint_layout`).
   """
 
   def __init__(self, model_name: str, model_options: Dict[str, Any],
                feature_config: FeatureConfig, model_dir: str, learning_rate: float = 1e-3,
                keep_checkpoints: int = 3, strategy: Optional[tf.distribute.Strategy] = None,
-               checkpoint_every_steps: int = 0):
+               checkpoint_every_steps: int = 0, steps_per_execution: int = 1):
     self.model_name = model_name
     self.model_options = model_options
     self.learning_rate = learning_rate
@@ -87,9 +104,15 @@ class Trainer:
     self.model_dir = model_dir
     self.strategy = strategy or tf.distribute.get_strategy()
     self.checkpoint_every_steps = checkpoint_every_steps
+    single_steps = self._single_steps_reason()
+    self.steps_per_execution = 1 if single_steps else steps_per_execution
+    if self.steps_per_execution != steps_per_execution:
+      logging.info("One training step per execution (not %d): %s.", steps_per_execution,
+                   single_steps)
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
     with self.strategy.scope():
-      self.model = build_model(model_name, model_options, feature_config, learning_rate)
+      self.model = build_model(model_name, model_options, feature_config, learning_rate,
+                               self.steps_per_execution)
       self.checkpoint = tf.train.Checkpoint(
           model=self.model, optimizer=self.model.optimizer,
           epoch=tf.Variable(0, dtype=tf.int64), epoch_step=tf.Variable(0, dtype=tf.int64))
@@ -100,6 +123,7 @@ class Trainer:
                                               max_to_keep=keep_checkpoints)
     self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
     if self.latest_checkpoint:
+      feature_encoder.check_checkpoint_layout(self.latest_checkpoint, feature_config.features)
       self.checkpoint.restore(self.latest_checkpoint).assert_existing_objects_matched()
       self.model.optimizer.learning_rate = learning_rate
 
@@ -117,7 +141,8 @@ class Trainer:
     return int(self.model.optimizer.iterations.numpy())
 
   def fit(self, train_input: distribute.TrainingInput, epochs: int,
-          validation_data: Optional[tf.data.Dataset] = None, verbose: int = 1) -> None:
+          validation_data: Optional[tf.data.Dataset] = None,
+          validation_steps: Optional[int] = None, verbose: int = 1) -> None:
     """Trains up to `epochs` epochs in all, resuming where the checkpoint stopped.
 
     Args:
@@ -125,6 +150,8 @@ class Trainer:
       epochs: Epochs to train in all, counting those done.
       validation_data: Batches to evaluate after each epoch (not under a
         parameter-server strategy).
+      validation_steps: The number of batches of `validation_data` (Keras needs it
+        with more than one step per execution where the data's size is unknown).
       verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
 
     Raises:
@@ -148,7 +175,8 @@ class Trainer:
       validation_data = distribute.shard_by_record(validation_data)
     for epoch in range(start, epochs):
       self.model.fit(train_input.dataset(self.strategy, epoch, skip),
-                     validation_data=validation_data, initial_epoch=epoch, epochs=epoch + 1,
+                     validation_data=validation_data, validation_steps=validation_steps,
+                     initial_epoch=epoch, epochs=epoch + 1,
                      steps_per_epoch=train_input.steps(self.strategy, skip),
                      callbacks=self._callbacks(skip), verbose=verbose)
       skip = 0
@@ -201,11 +229,23 @@ class Trainer:
     logging.error(message)
     return NonFiniteLossError(message)
 
+  @property
+  def _step_callbacks(self) -> bool:
+    """Whether training calls back after every step (`StepCheckpoint`)."""
+    return bool(self.checkpoint_every_steps) and not distribute.is_parameter_server(
+        self.strategy)
+
+  def _single_steps_reason(self) -> Optional[str]:
+    """Why training must run one step per execution, if it must."""
+    if self._step_callbacks:
+      return (f"checkpoints every {self.checkpoint_every_steps} steps need a callback after "
+              "every step")
+    if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      return "workers reading their own files run epochs of unknown length"
+    return None
+
   def _callbacks(self, skip: int):
-    if distribute.is_parameter_server(self.strategy) or not self.checkpoint_every_steps:
-      callbacks = [EpochCheckpoint(self)]
-    else:
-      callbacks = [StepCheckpoint(self, skip)]
+    callbacks = [StepCheckpoint(self, skip) if self._step_callbacks else EpochCheckpoint(self)]
     if distribute.is_chief(self.strategy):
       callbacks.append(tf.keras.callbacks.CSVLogger(
           os.path.join(self.model_dir, TRAINING_LOG), append=True))

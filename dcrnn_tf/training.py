@@ -114,15 +114,24 @@ class MaskedAUC(tf.keras.metrics.AUC):
 
 
 def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
-                  learning_rate: float = 1e-3) -> None:
+                  learning_rate: float = 1e-3, steps_per_execution: int = 1) -> None:
   """Compiles `model` with Adam, the masked loss on every output and AUC metrics.
 
   A model whose `entire_space` attribute is false trains funnel stages on their own
   labels (see `loss_weights`).
+
+  Args:
+    model: The model.
+    feature_config: Its tasks.
+    learning_rate: Adam's learning rate.
+    steps_per_execution: Training steps run by each call of the compiled step function.
+      Above 1, Keras calls per-batch callbacks (`on_train_batch_begin` and `_end`) only
+      once per that many steps, with the logs of the last one.
   """
   outputs = feature_config.output_names
   model.compile(
       optimizer=tf.keras.optimizers.Adam(learning_rate),
       loss={name: MaskedBinaryCrossentropy() for name in outputs},
       loss_weights=loss_weights(feature_config, getattr(model, "entire_space", True)),
-      metrics={name: [MaskedAUC(name="auc")] for name in outputs})
+      metrics={name: [MaskedAUC(name="auc")] for name in outputs},
+      steps_per_execution=steps_per_execution)

@@ -194,7 +194,7 @@ def test_two_mirrored_workers_train_like_one_process(small_data, single_process,
 def test_parameter_servers_hold_partitioned_tables_and_the_export_loads(
     small_data, single_process, tmp_path):
   # Two training files for two workers: each worker reads its own file. Shards of at
-  # least 3200 bytes split the larger embedding tables in 2, not the dense kernels.
+  # least 3200 bytes split the fused embedding table in 2, not the dense kernels.
   flags = main_flags(small_data, tmp_path / "model", tmp_path / "export",
                      "--strategy=parameter_server", "--train_path=part-*.csv",
                      "--ps_min_shard_bytes=3200", "--ps_max_shards=2")
@@ -202,7 +202,7 @@ def test_parameter_servers_hold_partitioned_tables_and_the_export_loads(
                                   str(tmp_path / "logs")) as cluster:
     assert cluster.run(timeout=RUN_TIMEOUT) == 0
     chief_log = cluster.log("chief-0")
-  assert "'dcrnn/encoder/embedding_c0': 2" in chief_log  # A ShardedVariable of 2 shards.
+  assert "'dcrnn/encoder/embedding': 2" in chief_log  # A ShardedVariable of 2 shards.
   metrics = read_metrics(tmp_path / "model")
   assert_close_auc(metrics, single_process["metrics"], PS_TOLERANCE)
   # The export (of a copy outside the strategy) loads without dcrnn_tf and the cluster.

@@ -158,8 +158,9 @@ def test_feature_encoder_categorical_rows_missing_and_out_of_vocabulary():
             "user": tf.constant([9, 7, 8, -1, 9], tf.int64),
             "city": tf.constant(["x", "", "y", "x", "z"])}
   encoder(inputs)
-  for name, rows in (("item", 5), ("user", 4), ("city", 5)):
-    encoder.tables[name].assign(np.arange(rows * 2, dtype=np.float32).reshape(rows, 2))
+  encoder.set_weights(encoder.weights_from_per_field_tables(
+      {f"embedding_{name}": np.arange(rows * 2, dtype=np.float32).reshape(rows, 2)
+       for name, rows in (("item", 5), ("user", 4), ("city", 5))}))
   out = encoder(inputs).numpy()
   # Rows: 0 missing, 1 out of vocabulary, 2.. the vocabulary in order.
   np.testing.assert_array_equal(out[:, 0, 0] / 2, [2, 4, 0, 1, 3])
@@ -175,7 +176,7 @@ def test_feature_encoder_multi_categorical_pooling():
                                       pooling=pooling)], embedding_dim=1)
     inputs = {"tags": tf.constant(["x|y", "zz", ""])}
     encoder(inputs)
-    encoder.tables["tags"].assign([[0.0], [2.0], [2.0], [4.0]])  # missing, oov, x, y
+    encoder.embedding.assign([[0.0], [2.0], [2.0], [4.0]])  # missing, oov, x, y
     np.testing.assert_allclose(encoder(inputs).numpy()[:, 0], expected)
 
 
@@ -186,10 +187,9 @@ def test_feature_encoder_numeric_standardization_missing_and_extremes():
   inputs = {"price": tf.constant([12.0, float("nan"), float("inf"), -1e30]),
             "views": tf.constant([np.e - 1, 0.0, -(np.e - 1), 1e30], tf.float32)}
   encoder(inputs)
-  encoder.numeric_kernels["price"].assign([1.0, 2.0])
-  encoder.numeric_biases["price"].assign([0.0, 0.5])
-  encoder.missing_embeddings["price"].assign([7.0, 7.0])
-  encoder.numeric_kernels["views"].assign([1.0, 1.0])
+  encoder.numeric_kernel.assign([[1.0, 2.0], [1.0, 1.0]])      # price, views
+  encoder.numeric_bias.assign([[0.0, 0.5], [0.0, 0.0]])
+  encoder.numeric_missing.assign([[7.0, 7.0], [0.0, 0.0]])
   out = encoder(inputs).numpy()
   standardized = np.array([1.0, 0.0, 3.0, -3.0])          # (12 - 10) / 2; missing; clipped
   np.testing.assert_allclose(out[:, 0], standardized[:, None] * [1.0, 2.0] + [0.0, 0.5]
@@ -203,7 +203,7 @@ def test_feature_encoder_bucketized_numeric():
                            embedding_dim=1)
   inputs = {"age": tf.constant([10.0, 18.0, 70.0, float("nan")])}
   encoder(inputs)
-  encoder.tables["age"].assign([[0.0], [1.0], [2.0], [3.0]])   # missing, 3 buckets
+  encoder.embedding.assign([[0.0], [1.0], [2.0], [3.0]])   # missing, 3 buckets
   np.testing.assert_array_equal(encoder(inputs).numpy()[:, 0, 0], [1.0, 2.0, 3.0, 0.0])
 
 
@@ -217,7 +217,9 @@ def test_feature_encoder_embedding_tables_are_initialized_independently():
   encoder = FeatureEncoder([Feature("a", "categorical", vocabulary=vocabulary),
                             Feature("b", "categorical", vocabulary=vocabulary)])
   encoder({"a": tf.constant(["0"]), "b": tf.constant(["0"])})
-  assert not np.allclose(encoder.tables["a"].numpy(), encoder.tables["b"].numpy())
+  assert encoder.offsets == {"a": 0, "b": 32}
+  table = encoder.embedding.numpy()
+  assert not np.allclose(table[:32], table[32:])
 
 
 def test_feature_encoder_names_missing_inputs():

@@ -1,15 +1,56 @@
 """FeatureEncoder: raw named features → preprocessing in the graph → one embedding per field."""
 
-from typing import Any, Dict, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
+
+import numpy as np
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.features import CATEGORICAL, MULTI_CATEGORICAL, Feature
+from dcrnn_tf.features import CATEGORICAL, MULTI_CATEGORICAL, NUMERIC, Feature
 from dcrnn_tf.layers._initializers import fresh
 
 MISSING_ID = 0       # Row of a missing categorical value (and of a missing bucket).
 OUT_OF_VOCABULARY_ID = 1
+EMBEDDING = "embedding"
+NUMERIC_KERNEL = "numeric_kernel"
+NUMERIC_BIAS = "numeric_bias"
+NUMERIC_MISSING = "numeric_missing"
+NUMERIC_WEIGHTS = (NUMERIC_KERNEL, NUMERIC_BIAS, NUMERIC_MISSING)
+
+
+def field_rows(feature: Feature) -> int:
+  """Rows of a categorical, multi-categorical or bucketized feature's block of the
+  embedding table: its missing row (`MISSING_ID`), then, for a vocabulary, the
+  out-of-vocabulary row and one per value; for hashing, one per bucket with the
+  missing row last; for buckets, one per bucket."""
+  if feature.num_buckets is not None:
+    return feature.num_buckets + 1
+  if feature.is_categorical:
+    return len(feature.vocabulary) + 2
+  return len(feature.boundaries) + 2
+
+
+def per_field_layout_error(what: str) -> ValueError:
+  """The error for weights written before the encoder's tables were fused."""
+  return ValueError(
+      f"{what}: the weights of a FeatureEncoder with one embedding table (and one "
+      "numeric kernel, bias and missing vector) per feature, the layout before the "
+      f"encoder's weights were fused into one table ({EMBEDDING!r}) and one "
+      f"[numeric features, dim] weight each ({', '.join(map(repr, NUMERIC_WEIGHTS))}). "
+      "They cannot be loaded as they are: retrain the model (in a new --model_dir), or "
+      "convert the per-feature arrays with FeatureEncoder.weights_from_per_field_tables "
+      "and set them with the encoder's set_weights.")
+
+
+def check_checkpoint_layout(checkpoint_path: str, features: Sequence[Feature]) -> None:
+  """Raises a ValueError if a checkpoint holds an encoder of the per-field layout (its
+  variables named `embedding_<feature>`, `numeric_kernel_<feature>`, ...)."""
+  former = {f"{name}_{f.name}" for f in features for name in (EMBEDDING,) + NUMERIC_WEIGHTS}
+  found = sorted({part for key, _ in tf.train.list_variables(checkpoint_path)
+                  for part in key.split("/") if part in former})
+  if found:
+    raise per_field_layout_error(f"Checkpoint {checkpoint_path} holds {found}")
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -28,11 +69,21 @@ class FeatureEncoder(tf.keras.layers.Layer):
   * numeric, standardized: `clip((t(x) - mean) / std, ±clip_value) * w + b`, where
     `t` is `sign(x)·log1p(|x|)` for `log` features and the identity otherwise; a missing
     value (NaN) counts as the mean and adds a learned "missing" vector; ±inf is clipped;
-  * numeric, bucketized (`boundaries`): a `Discretization` bucket's embedding, with a
-    separate row for missing.
+  * numeric, bucketized (`boundaries`): the embedding of the bucket of `t(x)` (bucket
+    `i` holds `boundaries[i - 1] <= t(x) < boundaries[i]`), with a separate row for
+    missing.
 
   Features must be prepared (vocabularies, means, boundaries known; see
   `dcrnn_tf.data.scan`).
+
+  The weights are fused, so that a step does one gather and one sparse update rather
+  than one per field: `embedding`, one table `[rows, embedding_dim]` of the categorical,
+  multi-categorical and bucketized features, each a block of `field_rows(feature)`
+  rows starting at `offsets[feature.name]` (in feature order; a feature's ids are
+  offset by the rows of the earlier blocks), and the standardized numeric features'
+  `numeric_kernel`, `numeric_bias` and `numeric_missing`, each `[numeric features,
+  embedding_dim]` (a row per feature, in feature order). Weights of the former layout
+  of one table per field convert with `weights_from_per_field_tables`.
 
   Example:
 
@@ -48,7 +99,8 @@ class FeatureEncoder(tf.keras.layers.Layer):
     features: `dcrnn_tf.features.Feature`s or their dicts.
     embedding_dim: Size of each field's embedding.
     clip_value: Standardized numeric values are clipped to `[-clip_value, clip_value]`.
-    embeddings_initializer: Initializer of embedding tables and numeric projections.
+    embeddings_initializer: Initializer of the embedding table and the numeric kernel
+      (an initializer that scales by the fans sees their fused shapes).
     embeddings_regularizer: Optional regularizer of the same weights.
     **kwargs: Standard layer arguments.
 
@@ -82,48 +134,49 @@ class FeatureEncoder(tf.keras.layers.Layer):
     self.clip_value = float(clip_value)
     self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
     self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
-
-  def _table(self, name: str, rows: int) -> tf.Variable:
-    return self.add_weight(name=name, shape=(rows, self.embedding_dim),
-                           initializer=fresh(self.embeddings_initializer),
-                           regularizer=self.embeddings_regularizer)
+    self._categorical = tuple(f for f in self.features if f.type == CATEGORICAL)
+    self._multi_categorical = tuple(f for f in self.features if f.type == MULTI_CATEGORICAL)
+    self._bucketized = tuple(f for f in self.features
+                             if f.type == NUMERIC and f.boundaries is not None)
+    self._standardized = tuple(f for f in self.features
+                               if f.type == NUMERIC and f.boundaries is None)
+    self._tabled = tuple(f for f in self.features if f not in self._standardized)
+    rows = [field_rows(f) for f in self._tabled]
+    self.offsets = {f.name: sum(rows[:i]) for i, f in enumerate(self._tabled)}
+    self._table_rows = sum(rows)
+    computed = [f.name for f in self._categorical + self._bucketized
+                + self._multi_categorical + self._standardized]
+    self._order = tuple(computed.index(f.name) for f in self.features)
 
   def build(self, input_shape):
     self.lookups = {}
-    self.tables = {}
-    self.numeric_kernels = {}
-    self.numeric_biases = {}
-    self.missing_embeddings = {}
     for feature in self.features:
-      name = feature.name
-      if feature.is_categorical:
-        if feature.num_buckets is not None:
-          self.lookups[name] = tf.keras.layers.Hashing(feature.num_buckets,
-                                                       name=f"hashing_{name}")
-          rows = feature.num_buckets + 1
-        else:
-          self.lookups[name] = tf.keras.layers.StringLookup(
-              vocabulary=list(feature.vocabulary) or None, mask_token="", num_oov_indices=1,
-              name=f"lookup_{name}")
-          rows = len(feature.vocabulary) + 2
-        self.tables[name] = self._table(f"embedding_{name}", rows)
-      elif feature.boundaries is not None:
-        self.lookups[name] = tf.keras.layers.Discretization(
-            bin_boundaries=list(feature.boundaries), name=f"buckets_{name}")
-        self.tables[name] = self._table(f"embedding_{name}", len(feature.boundaries) + 2)
-      else:
-        self.numeric_kernels[name] = self.add_weight(
-            name=f"numeric_kernel_{name}", shape=(self.embedding_dim,),
-            initializer=fresh(self.embeddings_initializer),
-            regularizer=self.embeddings_regularizer)
-        self.numeric_biases[name] = self.add_weight(
-            name=f"numeric_bias_{name}", shape=(self.embedding_dim,), initializer="zeros")
-        self.missing_embeddings[name] = self.add_weight(
-            name=f"numeric_missing_{name}", shape=(self.embedding_dim,), initializer="zeros")
+      if feature.num_buckets is not None:
+        self.lookups[feature.name] = tf.keras.layers.Hashing(feature.num_buckets,
+                                                             name=f"hashing_{feature.name}")
+      elif feature.is_categorical:
+        self.lookups[feature.name] = tf.keras.layers.StringLookup(
+            vocabulary=list(feature.vocabulary) or None, mask_token="", num_oov_indices=1,
+            name=f"lookup_{feature.name}")
+    if self._tabled:
+      self.embedding = self.add_weight(
+          name=EMBEDDING, shape=(self._table_rows, self.embedding_dim),
+          initializer=fresh(self.embeddings_initializer),
+          regularizer=self.embeddings_regularizer)
+    if self._standardized:
+      shape = (len(self._standardized), self.embedding_dim)
+      self.numeric_kernel = self.add_weight(
+          name=NUMERIC_KERNEL, shape=shape, initializer=fresh(self.embeddings_initializer),
+          regularizer=self.embeddings_regularizer)
+      self.numeric_bias = self.add_weight(name=NUMERIC_BIAS, shape=shape,
+                                          initializer="zeros")
+      self.numeric_missing = self.add_weight(name=NUMERIC_MISSING, shape=shape,
+                                             initializer="zeros")
     super().build(input_shape)
 
   def _ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
-    """Row ids of categorical values (any shape, strings or integers)."""
+    """Rows of categorical values (any shape, strings or integers) in the field's block
+    (not yet offset)."""
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
     ids = self.lookups[feature.name](values)
@@ -131,45 +184,111 @@ class FeatureEncoder(tf.keras.layers.Layer):
       ids = tf.where(values == "", tf.constant(feature.num_buckets, ids.dtype), ids)
     return ids
 
-  def _numeric(self, feature: Feature, value: tf.Tensor) -> tf.Tensor:
-    value = tf.cast(value, tf.float32)
-    missing = tf.math.is_nan(value)
-    if feature.log:
-      value = tf.sign(value) * tf.math.log1p(tf.abs(value))
-    if feature.boundaries is not None:
-      ids = tf.cast(self.lookups[feature.name](tf.where(missing, 0.0, value)), tf.int64) + 1
-      ids = tf.where(missing, tf.constant(MISSING_ID, tf.int64), ids)
-      return tf.nn.embedding_lookup(self.tables[feature.name], ids)
-    standardized = tf.clip_by_value((value - feature.mean) / feature.std,
-                                    -self.clip_value, self.clip_value)
-    standardized = tf.where(missing, 0.0, standardized)[:, tf.newaxis]
-    flag = tf.cast(missing, self.compute_dtype)[:, tf.newaxis]
-    return (standardized * self.numeric_kernels[feature.name]
-            + self.numeric_biases[feature.name]
-            + flag * self.missing_embeddings[feature.name])
+  @staticmethod
+  def _numeric_values(features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
+    """`[batch, len(features)]` numeric values (log-transformed where configured) and
+    whether each is missing."""
+    values = tf.stack([tf.cast(inputs[f.name], tf.float32) for f in features], axis=1)
+    missing = tf.math.is_nan(values)
+    log = tf.constant([f.log for f in features])
+    return tf.where(log, tf.sign(values) * tf.math.log1p(tf.abs(values)), values), missing
+
+  def _buckets(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, bucketized features]` rows of the buckets in their fields' blocks (not yet
+    offset; boundaries padded with +inf, and +inf itself falls in the last bucket)."""
+    values, missing = self._numeric_values(self._bucketized, inputs)
+    width = max(len(f.boundaries) for f in self._bucketized)
+    boundaries = tf.constant([list(f.boundaries) + [float("inf")] * (width - len(f.boundaries))
+                              for f in self._bucketized], tf.float32)
+    buckets = tf.transpose(tf.searchsorted(
+        boundaries, tf.transpose(tf.where(missing, 0.0, values)), side="right",
+        out_type=tf.int64))
+    buckets = tf.minimum(buckets, [len(f.boundaries) for f in self._bucketized])
+    return tf.where(missing, tf.constant(MISSING_ID, tf.int64), buckets + 1)
+
+  def _standardized_embeddings(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, standardized features, dim]`."""
+    values, missing = self._numeric_values(self._standardized, inputs)
+    mean = tf.constant([f.mean for f in self._standardized], tf.float32)
+    std = tf.constant([f.std for f in self._standardized], tf.float32)
+    standardized = tf.clip_by_value((values - mean) / std, -self.clip_value, self.clip_value)
+    standardized = tf.where(missing, 0.0, standardized)[..., tf.newaxis]
+    flag = tf.cast(missing, self.compute_dtype)[..., tf.newaxis]
+    return (standardized * self.numeric_kernel + self.numeric_bias
+            + flag * self.numeric_missing)
+
+  def _pooled(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
+    """`[batch, dim]`: the pooled embeddings of a multi-categorical feature."""
+    if values.dtype != tf.string:
+      values = tf.strings.as_string(values)
+    ids = tf.ragged.map_flat_values(lambda v: self._ids(feature, v) + self.offsets[feature.name],
+                                    tf.strings.split(values, feature.delimiter))
+    vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, self.embedding, ids)
+    pool = tf.reduce_mean if feature.pooling == "mean" else tf.reduce_sum
+    return pool(vectors, axis=1)
 
   def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
     missing = [f.name for f in self.features if f.name not in inputs]
     if missing:
       raise KeyError(f"FeatureEncoder: inputs lack the features {missing}.")
-    fields = []
-    for feature in self.features:
-      value = tf.reshape(inputs[feature.name], [-1])
-      if feature.type == CATEGORICAL:
-        fields.append(tf.nn.embedding_lookup(self.tables[feature.name],
-                                             self._ids(feature, value)))
-      elif feature.type == MULTI_CATEGORICAL:
-        if value.dtype != tf.string:
-          value = tf.strings.as_string(value)
-        ids = tf.ragged.map_flat_values(lambda v, f=feature: self._ids(f, v),
-                                        tf.strings.split(value, feature.delimiter))
-        vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup,
-                                            self.tables[feature.name], ids)
-        pool = tf.reduce_mean if feature.pooling == "mean" else tf.reduce_sum
-        fields.append(pool(vectors, axis=1))
-      else:
-        fields.append(self._numeric(feature, value))
-    return tf.stack(fields, axis=1)
+    inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
+    groups = []
+    ids = []
+    if self._categorical:
+      ids.append(tf.stack([self._ids(f, inputs[f.name]) for f in self._categorical], axis=1))
+    if self._bucketized:
+      ids.append(self._buckets(inputs))
+    if ids:
+      offsets = tf.constant([self.offsets[f.name] for f in self._categorical + self._bucketized],
+                            tf.int64)
+      groups.append(tf.nn.embedding_lookup(self.embedding, tf.concat(ids, axis=1) + offsets))
+    if self._multi_categorical:
+      groups.append(tf.stack([self._pooled(f, inputs[f.name])
+                              for f in self._multi_categorical], axis=1))
+    if self._standardized:
+      groups.append(self._standardized_embeddings(inputs))
+    return tf.gather(tf.concat(groups, axis=1), self._order, axis=1)
+
+  def weights_from_per_field_tables(
+      self, tables: Mapping[str, np.ndarray]) -> List[np.ndarray]:
+    """The fused weights from the arrays of the former layout of one table per field.
+
+    Until the tables were fused, the encoder kept a weight `embedding_<feature>`
+    (`[rows, dim]`, rows as in `field_rows`) for each categorical, multi-categorical or
+    bucketized feature, and `numeric_kernel_<feature>`, `numeric_bias_<feature>` and
+    `numeric_missing_<feature>` (`[dim]`) for each standardized numeric one.
+
+    Example:
+
+    ```python
+    encoder.set_weights(encoder.weights_from_per_field_tables(
+        {"embedding_item": item_table, "numeric_kernel_price": kernel, ...}))
+    ```
+
+    Args:
+      tables: Dict from the former weight names to their values.
+
+    Returns:
+      The weights in the order of `self.weights`, for `set_weights`.
+    """
+    weights = []
+    if self._tabled:
+      weights.append(np.concatenate([tables[f"{EMBEDDING}_{f.name}"] for f in self._tabled]))
+    if self._standardized:
+      weights.extend(np.stack([tables[f"{name}_{f.name}"] for f in self._standardized])
+                     for name in NUMERIC_WEIGHTS)
+    return weights
+
+  def load_own_variables(self, store):
+    """Loads the weights of a `.keras` file; refuses those of the per-field layout (more
+    weights than the fused layout's, or vectors `[dim]`)."""
+    expected = [tuple(w.shape) for w in self.weights]
+    stored = [tuple(store[str(i)].shape) for i in range(len(store.keys()))]
+    if len(stored) != len(expected) or any(len(shape) == 1 for shape in stored):
+      raise per_field_layout_error(
+          f"The {self.name!r} weights being loaded have shapes {stored}, not the fused "
+          f"layout's {expected}")
+    super().load_own_variables(store)
 
   def compute_output_shape(self, input_shape):
     batch = next(iter(input_shape.values()))[0] if isinstance(input_shape, dict) else None
