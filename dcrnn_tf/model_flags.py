@@ -24,7 +24,7 @@ flags.DEFINE_enum("cross_axis", "depth", ["depth", "fields"],
                   "fields.")
 flags.DEFINE_integer("cross_dim", 64, "dcrnn: width of x0 for --cross_axis=depth (0: no "
                      "projection, x0 is the flattened field embeddings).")
-flags.DEFINE_enum("cell", "gru", ["gru", "lstm", "simple"], "dcrnn: recurrent cell.")
+flags.DEFINE_enum("cell", "simple", ["gru", "lstm", "simple"], "dcrnn: recurrent cell.")
 flags.DEFINE_integer("depth", 2, "dcrnn: cross steps for --cross_axis=depth.")
 flags.DEFINE_integer("shared_units", 64, "dcrnn: shared state width (0: one model per task).")
 flags.DEFINE_integer("private_units", 16,

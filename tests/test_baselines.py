@@ -122,7 +122,7 @@ def gru_cell(units, input_width):
   return 3 * units * (input_width + units) + 2 * 3 * units
 
 
-DCRNN_SMALL = dict(embedding_dim=4, cross_dim=10, shared_units=6, private_units=3,
+DCRNN_SMALL = dict(embedding_dim=4, cross_dim=10, cell="gru", shared_units=6, private_units=3,
                    tower_units=(5,))
 
 

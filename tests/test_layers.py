@@ -133,7 +133,7 @@ def test_rnn_cross_parameter_count_does_not_grow_with_depth():
   x0 = tf.random.normal([2, 8])
   counts = []
   for depth in (1, 2, 4):
-    layer = RNNCross(units=5, depth=depth)
+    layer = RNNCross(units=5, depth=depth, cell="gru")
     layer(x0)
     counts.append(layer.count_params())
   # W (5×8) + b (8) + GRU (3·5·(8+5) + 2·3·5).

@@ -38,7 +38,8 @@ def test_outputs_are_named_probabilities_of_shape_batch(config, axis, cell):
 
 def test_hard_sharing_parameter_count(config):
   # private_units=0: encoder + x0 projection + one shared cross + one tower per task.
-  model = DCRNN(config, embedding_dim=4, cross_dim=10, shared_units=6, private_units=0)
+  model = DCRNN(config, embedding_dim=4, cross_dim=10, cell="gru", shared_units=6,
+                private_units=0)
   model(random_features(config, 2))
   # Vocabulary plus missing and out-of-vocabulary rows; numeric kernel, bias, missing.
   encoder = (20 + 2) * 4 + (50 + 2) * 4 + 3 * 4
@@ -50,7 +51,7 @@ def test_hard_sharing_parameter_count(config):
 
 @pytest.mark.parametrize("depends_on", [None, "ctr"])
 def test_an_added_task_adds_one_private_cell_and_one_tower(depends_on):
-  options = dict(embedding_dim=4, cross_dim=10, shared_units=6, private_units=3)
+  options = dict(embedding_dim=4, cross_dim=10, cell="gru", shared_units=6, private_units=3)
   base = funnel_config()
   extended = funnel_config(extra_tasks=(Task("like", "liked", depends_on=depends_on),))
   counts = []

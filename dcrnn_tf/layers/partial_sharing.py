@@ -41,7 +41,7 @@ class PartialSharing(tf.keras.layers.Layer):
     depends_on: Dict from task name to its parent task's name.
     transfer_stop_gradient: Whether transfers block gradients into the parent.
     depth: Cross steps (for `cross_axis="depth"`).
-    cell: `"gru"`, `"lstm"` or `"simple"`.
+    cell: `"simple"` (default), `"gru"` or `"lstm"`.
     cross_axis: `"depth"` or `"fields"`, as in `RNNCross`.
     rank: Optional rank of the low-rank cross weights.
     kernel_regularizer: Regularizer of the cross weights.
@@ -62,7 +62,7 @@ class PartialSharing(tf.keras.layers.Layer):
                depends_on: Optional[Mapping[str, str]] = None,
                transfer_stop_gradient: bool = False,
                depth: int = 2,
-               cell: str = "gru",
+               cell: str = "simple",
                cross_axis: str = "depth",
                rank: Optional[int] = None,
                kernel_regularizer=None,

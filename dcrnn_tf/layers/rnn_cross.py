@@ -20,14 +20,14 @@ class RNNCross(tf.keras.layers.Layer):
   """Crosses features with a recurrent cell, in the spirit of DCN-v2's cross layer.
 
   DCN-v2 computes `x_{l+1} = x0 ⊙ (W_l x_l + b_l) + x_l`, a recurrence over depth.
-  `RNNCross` ties `W` across steps, feeds the cross term to a gated cell and keeps the
-  cell's state as the running result:
+  `RNNCross` ties `W` across steps, feeds the cross term to a recurrent cell and keeps
+  the cell's state as the running result:
 
       h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ context_t], h_{t-1}),   h_0 = 0,
 
-  so every step raises the order of the feature interaction by one, the cell's gates
-  decide how much of each new cross to admit, and the parameter count does not grow
-  with the number of steps. `W` maps the state (`units`) to the input width; with
+  so every step raises the order of the feature interaction by one, a gated cell (GRU,
+  LSTM) decides how much of each new cross to admit, and the parameter count does not
+  grow with the number of steps. `W` maps the state (`units`) to the input width; with
   `rank`, `W = U V` is low-rank (`units × rank` and `rank × input width`). `b` starts
   at one, so the first step sees `x_t` itself.
 
@@ -58,7 +58,7 @@ class RNNCross(tf.keras.layers.Layer):
   Args:
     units: Size of the cell's state.
     depth: Number of cross steps for `cross_axis="depth"`.
-    cell: `"gru"` (default), `"lstm"` or `"simple"` (tanh RNN).
+    cell: `"simple"` (default; a tanh RNN), `"gru"` or `"lstm"`.
     cross_axis: `"depth"` or `"fields"` (see above).
     rank: If set, the rank of the low-rank cross weight `W = U V`.
     return_sequences: If true, return every step's state, `[batch, steps, units]`.
@@ -81,7 +81,7 @@ class RNNCross(tf.keras.layers.Layer):
   def __init__(self,
                units: int,
                depth: int = 2,
-               cell: str = "gru",
+               cell: str = "simple",
                cross_axis: str = "depth",
                rank: Optional[int] = None,
                return_sequences: bool = False,
@@ -191,17 +191,17 @@ class RNNCross(tf.keras.layers.Layer):
 
 def _gru_step(cell: tf.keras.layers.GRUCell, projected: tf.Tensor, states):
   input_bias, recurrent_bias = tf.unstack(cell.bias)
-  units = cell.units
-  x = projected + input_bias
-  recurrent = (recurrent_bias if states is None else
-               tf.matmul(states[0], cell.recurrent_kernel) + recurrent_bias)
-  # The update and reset gates in one sigmoid.
-  update, reset = tf.split(tf.sigmoid(x[..., :2 * units] + recurrent[..., :2 * units]), 2,
-                           axis=-1)
-  candidate = tf.tanh(x[..., 2 * units:] + reset * recurrent[..., 2 * units:])
+  x_z, x_r, x_h = tf.split(projected + input_bias, 3, axis=-1)
+  if states is None:
+    r_z, r_r, r_h = tf.split(recurrent_bias, 3)
+  else:
+    r_z, r_r, r_h = tf.split(tf.matmul(states[0], cell.recurrent_kernel) + recurrent_bias, 3,
+                             axis=-1)
+  update = tf.sigmoid(x_z + r_z)
+  candidate = tf.tanh(x_h + tf.sigmoid(x_r + r_r) * r_h)
   if states is None:
     return [(1.0 - update) * candidate]
-  return [candidate + update * (states[0] - candidate)]
+  return [update * states[0] + (1.0 - update) * candidate]
 
 
 def _lstm_step(cell: tf.keras.layers.LSTMCell, projected: tf.Tensor, states):

@@ -38,7 +38,7 @@ class DCRNN(MultiTaskModel):
     cross_axis: `"depth"` or `"fields"` (see `RNNCross`).
     cross_dim: Width of `x0` for `cross_axis="depth"` (0: no projection, `x0` is the
       flattened embeddings).
-    cell: `"gru"`, `"lstm"` or `"simple"`.
+    cell: `"simple"` (default), `"gru"` or `"lstm"`.
     depth: Cross steps for `cross_axis="depth"`.
     shared_units: Width of the shared state (0: one model per task).
     private_units: Width of each private state (0: hard sharing).
@@ -59,7 +59,7 @@ class DCRNN(MultiTaskModel):
                embedding_dim: int = 8,
                cross_axis: str = "depth",
                cross_dim: int = 64,
-               cell: str = "gru",
+               cell: str = "simple",
                depth: int = 2,
                shared_units: int = 64,
                private_units: int = 16,
