@@ -36,12 +36,11 @@ flags.DEFINE_integer("checkpoint_every_steps", 0,
                      "of each epoch). Not with --strategy=parameter_server, where Keras "
                      "allows no per-step callbacks.")
 flags.DEFINE_integer("steps_per_execution", 8,
-                     "Training steps per call of the compiled step function (fewer "
-                     "calls from Python: 8 took 6-16% less time a step than 1 for "
-                     "DCRNN on census-like batches of 1024 on 2 CPU cores). One step per call "
-                     "with --checkpoint_every_steps (its callback acts after every step) "
-                     "and under --strategy=multi_worker_mirrored (workers reading their "
-                     "own files run epochs of unknown length).")
+                     "Training steps per call of the compiled step function (fewer calls "
+                     "from Python). One step per call with --checkpoint_every_steps (its "
+                     "callback acts after every step), under "
+                     "--strategy=multi_worker_mirrored (workers reading their own files run "
+                     "epochs of unknown length) and under --strategy=parameter_server.")
 flags.DEFINE_bool("deterministic", False,
                   "Make training reproducible: deterministic TensorFlow ops "
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
@@ -242,6 +241,9 @@ class Trainer:
               "every step")
     if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
       return "workers reading their own files run epochs of unknown length"
+    if distribute.is_parameter_server(self.strategy):
+      return ("asynchronous parameter-server steps are scheduled one by one (a run with "
+              "several steps per execution once trained nothing)")
     return None
 
   def _callbacks(self, skip: int):
