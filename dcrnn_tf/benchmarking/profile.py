@@ -8,16 +8,16 @@ the gradients (backward); the optimizer's update; the metrics (Keras' whole
 
 DCRNN's block is also split into its layers, each timed alone, forward and backward
 (gradients of the sum of its outputs with respect to its inputs and weights), on the
-inputs it gets in the model: the x0 projection, any parallel MLP, the shared cross, each task's private
-cross (its context, the shared states and any transfer, given), each transfer, and
-each tower.
+inputs it gets in the model: the x0 projection, any parallel MLP, the shared cross,
+each task's private cross (its context, the shared states and any transfer, given),
+each transfer, and each tower.
 
 Times are the minimum over repeats of the mean of `calls` calls (the minimum is the
 figure least disturbed by other processes on a shared machine), in milliseconds.
 """
 
 import time
-from typing import Any, Callable, Dict, Mapping, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -161,7 +161,7 @@ def dcrnn_block_profile(model: DCRNN, features: Mapping[str, tf.Tensor], calls: 
 
 
 def _forward_backward_ms(layer: Callable[..., Any], inputs: Sequence[tf.Tensor], calls: int,
-                         repeats: int, owner: tf.Module = None) -> float:
+                         repeats: int, owner: Optional[tf.Module] = None) -> float:
   """Milliseconds of `layer(*inputs)` and the gradients of the sum of its outputs with
   respect to the inputs and `owner`'s (default: `layer`'s) trainable weights."""
   weights = (owner or layer).trainable_weights
