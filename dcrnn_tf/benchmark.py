@@ -64,7 +64,7 @@ flags.DEFINE_integer("ablation_seeds", 2, "The ablations use the first this many
 flags.DEFINE_string("reference_model", "mmoe",
                     "The model every other row is compared with, seed by seed (paired "
                     "differences of test AUC); `best_baseline`: the model other than "
-                    "dcrnn with the best mean test AUC.")
+                    "dcrnn with the best mean validation AUC.")
 flags.DEFINE_integer("patience", 1, "Early stopping patience (epochs) on the validation loss.")
 flags.DEFINE_integer("max_train_batches", 0, "If > 0, train on this many batches per epoch.")
 flags.DEFINE_integer("speed_batches", 30, "Batches per window of the in-memory training rate.")
@@ -152,7 +152,8 @@ def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
   if FLAGS.ablations:
     rows += plan.ablation_rows(FLAGS.ablations, model_options("dcrnn"),
                                ("shared_bottom", model_options("shared_bottom")),
-                               feature_config, seeds[:FLAGS.ablation_seeds])
+                               feature_config, seeds[:FLAGS.ablation_seeds],
+                               FLAGS.learning_rate)
   return rows
 
 

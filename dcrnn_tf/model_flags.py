@@ -32,6 +32,10 @@ flags.DEFINE_integer("private_units", 16,
 flags.DEFINE_integer("rank", 0, "dcrnn: rank of the low-rank cross weights (0: full rank).")
 flags.DEFINE_bool("transfer_stop_gradient", False,
                   "dcrnn: task transfer blocks gradients into the parent task.")
+flags.DEFINE_bool("residual", False,
+                  "dcrnn: every cross step adds the previous state (h_t = h_{t-1} + cell).")
+flags.DEFINE_bool("layer_norm", False, "dcrnn: the cross networks layer-normalize their "
+                  "states (one normalization per network, tied across steps).")
 flags.DEFINE_bool("x0_skip", False, "dcrnn: the towers also read x0 (--cross_axis=depth).")
 flags.DEFINE_list("parallel_units", [],
                   "dcrnn: widths of a deep MLP beside the cross, on the flattened field "
@@ -70,6 +74,8 @@ def _all_options() -> Dict[str, Any]:
       "private_units": FLAGS.private_units,
       "rank": FLAGS.rank or None,
       "transfer_stop_gradient": FLAGS.transfer_stop_gradient,
+      "residual": FLAGS.residual,
+      "layer_norm": FLAGS.layer_norm,
       "x0_skip": FLAGS.x0_skip,
       "parallel_units": _units(FLAGS.parallel_units),
       "bottom_units": _units(FLAGS.bottom_units),

@@ -36,28 +36,37 @@ def independent_config() -> FeatureConfig:
 
 def test_ablation_rows_change_one_thing_of_the_defaults():
   rows = plan.ablation_rows(plan.ABLATION_GROUPS, DCRNN, ("shared_bottom", {}),
-                            independent_config(), seeds=(1, 2))
+                            independent_config(), seeds=(1, 2), learning_rate=0.002)
   labels = lambda group: [row.label for row in rows if row.group == group]
   assert labels("cell") == ["cell=gru (default)", "cell=lstm", "cell=simple"]
   assert labels("depth") == ["depth=1", "depth=2", "depth=3 (default)", "depth=4"]
   assert labels("capacity") == ["state only (default)", "towers also read x0",
                                 "parallel MLP (64,)", "no x0 projection, rank 32"]
+  assert labels("state") == ["plain (default)", "residual", "layer norm",
+                             "residual and layer norm"]
+  assert labels("learning_rate") == ["learning rate 0.001", "learning rate 0.002 (default)",
+                                     "learning rate 0.004"]
+  rates = [row.learning_rate for row in rows if row.group == "learning_rate"]
+  assert rates == [0.001, None, 0.004]
+  assert [run.learning_rate for row in rows if row.group == "learning_rate"
+          for run in row.runs()[:1]] == rates
   sharing = {row.label: row.options for row in rows if row.group == "sharing"}
   assert sharing["hard (shared 12, private 0)"]["private_units"] == 0
   assert sharing["separate (shared 0, private 12)"]["shared_units"] == 0
   transfer = [row for row in rows if row.group == "transfer"]
   assert [row.depends_on for row in transfer] == [{}, {"cvr": "ctr"}]
   assert rows[2].model == "shared_bottom" and rows[2].label == "no cross (shared_bottom)"
-  # The default appears in four groups but trains once per seed; so does the MLP.
+  # The default appears in every group but trains once per seed; so does the MLP.
   model_rows = plan.model_rows({"dcrnn": DCRNN, "shared_bottom": {}}, (1, 2, 3), {})
   assert [r.seed for r in plan.unique_runs(model_rows)] == [1, 1, 2, 2, 3, 3]
   runs = plan.unique_runs(model_rows + rows)
-  assert len(runs) == 2 * 3 + 12 * 2
+  assert len(runs) == 2 * 3 + 17 * 2
   assert sum(r.measure_speed for r in runs) == 2
 
 
 def test_transfer_ablation_is_skipped_when_the_tasks_already_depend():
   rows = plan.ablation_rows(["transfer"], DCRNN, ("shared_bottom", {}), funnel_config(),
+                            learning_rate=0.001,
                             seeds=(1,))
   assert len(rows) == 1 and rows[0].skip_reason and not rows[0].runs()
 
@@ -193,12 +202,29 @@ def test_paired_difference_is_a_t_interval_over_the_common_seeds():
   assert report.paired_difference({"1": 0.5}, {"1": 0.4}) is None
 
 
-def _row(group, label, model, aucs):
+def _row(group, label, model, aucs, val_auc=None):
   row = {key: None for key in report.ROW_KEYS}
-  row.update(group=group, label=label, model=model, metrics={"income": {
+  row.update(group=group, label=label, model=model, seeds=list(aucs),
+             seeds_done=list(aucs), metrics={"income": {
       "auc_mean": float(np.mean(list(aucs.values()))),
+      "auc_std": float(np.std(list(aucs.values()), ddof=1)),
       "auc_by_seed": {str(seed): auc for seed, auc in aucs.items()}}})
+  if val_auc is not None:
+    row["metrics"]["income"]["val_auc_mean"] = val_auc
   return row
+
+
+def test_choices_look_at_the_validation_auc_never_the_test_auc():
+  bench = {"outputs": ["income"], "reference_model": report.BEST_BASELINE, "models": [
+      _row("models", "dcrnn", "dcrnn", {1: 0.95, 2: 0.96}, val_auc=0.99),
+      _row("models", "mmoe", "mmoe", {1: 0.94, 2: 0.94}, val_auc=0.96),
+      _row("models", "ple", "ple", {1: 0.97, 2: 0.98}, val_auc=0.95)], "ablations": [
+      _row("state", "plain (default)", "dcrnn", {1: 0.95, 2: 0.96}, val_auc=0.94),
+      _row("state", "residual", "dcrnn", {1: 0.93, 2: 0.93}, val_auc=0.95)]}
+  assert report.reference_row(bench)["label"] == "mmoe"
+  assert report.best_by_group(bench["ablations"], ["income"]) == {"state": "residual"}
+  table = report.ablation_table(bench)
+  assert "| state | **residual** | 0.9300 ± 0.0000 | 0.9300 | 0.9500 |" in table
 
 
 def test_paired_table_compares_every_row_with_the_reference_seed_by_seed():

@@ -38,8 +38,17 @@ def lstm_step(x, state, kernel, recurrent, bias):
   return np.concatenate([sigmoid(o) * np.tanh(c), c], axis=-1)
 
 
-def reference_cross(xs, cross_kernel, cross_bias, cell_step, cell_weights, context=None):
-  """h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ c_t], h_{t-1}), h_0 = 0; all states."""
+def layer_norm(h, gamma, beta, epsilon=1e-3):
+  """Keras LayerNormalization over the last axis."""
+  mean = h.mean(axis=-1, keepdims=True)
+  variance = h.var(axis=-1, keepdims=True)
+  return (h - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def reference_cross(xs, cross_kernel, cross_bias, cell_step, cell_weights, context=None,
+                    residual=False, norm=None):
+  """h_t = cell(x_t ⊙ (W h_{t-1} + b) [‖ c_t], h_{t-1}) [+ h_{t-1}], h_0 = 0, then
+  `layer_norm(h_t, *norm)` if `norm` (gamma, beta) is given; all states."""
   units = cross_kernel.shape[0]
   state = np.zeros((xs[0].shape[0], units * (2 if cell_step is lstm_step else 1)))
   states = []
@@ -47,8 +56,12 @@ def reference_cross(xs, cross_kernel, cross_bias, cell_step, cell_weights, conte
     cell_input = x * (state[:, :units] @ cross_kernel + cross_bias)
     if context is not None:
       cell_input = np.concatenate([cell_input, context[:, t]], axis=-1)
-    state = cell_step(cell_input, state, *cell_weights)
-    states.append(state[:, :units])
+    previous, state = state, cell_step(cell_input, state, *cell_weights)
+    if residual:
+      state[:, :units] += previous[:, :units]
+    if norm is not None:
+      state[:, :units] = layer_norm(state[:, :units], *norm)
+    states.append(state[:, :units].copy())
   return np.stack(states, axis=1)
 
 
@@ -72,6 +85,25 @@ def test_rnn_cross_depth_known_weights(cell, step):
       [x0] * 3, layer.cross_kernel.numpy(), layer.cross_bias.numpy(), step,
       [layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy(), layer.cell.bias.numpy()])
   np.testing.assert_allclose(layer(x0).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,step", CELL_STEPS)
+@pytest.mark.parametrize("residual,normalized", [(True, False), (False, True), (True, True)])
+def test_rnn_cross_residual_and_layer_norm_known_weights(cell, step, residual, normalized):
+  rng = np.random.default_rng(2)
+  x0 = rng.normal(size=(4, 5)).astype(np.float32)
+  layer = RNNCross(units=3, depth=3, cell=cell, return_sequences=True, residual=residual,
+                   layer_norm=normalized)
+  layer(x0)
+  set_random_weights(layer, rng)
+  norm = ((layer.state_norm.gamma.numpy(), layer.state_norm.beta.numpy())
+          if normalized else None)
+  expected = reference_cross(
+      [x0] * 3, layer.cross_kernel.numpy(), layer.cross_bias.numpy(), step,
+      [layer.cell.kernel.numpy(), layer.cell.recurrent_kernel.numpy(), layer.cell.bias.numpy()],
+      residual=residual, norm=norm)
+  np.testing.assert_allclose(layer(x0).numpy(), expected, rtol=1e-5, atol=1e-5)
+  assert len(layer.trainable_weights) == 5 + 2 * normalized
 
 
 @pytest.mark.parametrize("cell,step", CELL_STEPS)
@@ -296,9 +328,12 @@ def reference_partial_sharing(block, x0, step):
   private states."""
   def cross(layer, context=None):
     cell = layer.cell
+    norm = ((layer.state_norm.gamma.numpy(), layer.state_norm.beta.numpy())
+            if block.layer_norm else None)
     return reference_cross(
         [x0] * block.depth, layer.cross_kernel.numpy(), layer.cross_bias.numpy(), step,
-        [cell.kernel.numpy(), cell.recurrent_kernel.numpy(), cell.bias.numpy()], context)
+        [cell.kernel.numpy(), cell.recurrent_kernel.numpy(), cell.bias.numpy()], context,
+        residual=block.residual, norm=norm)
   shared = cross(block.shared_cross) if block.shared_units else None
   if not block.private_units:
     return {task: shared[:, -1] for task in block.task_names}
@@ -317,13 +352,15 @@ def reference_partial_sharing(block, x0, step):
 
 
 @pytest.mark.parametrize("cell,step", CELL_STEPS)
-@pytest.mark.parametrize("shared,private,depends_on", [
-    (5, 3, {}), (5, 3, {"b": "a", "c": "a"}), (6, 0, {}), (0, 4, {"b": "a"})])
-def test_partial_sharing_known_weights(cell, step, shared, private, depends_on):
+@pytest.mark.parametrize("shared,private,depends_on,residual", [
+    (5, 3, {}, False), (5, 3, {"b": "a", "c": "a"}, False), (6, 0, {}, False),
+    (0, 4, {"b": "a"}, False), (5, 3, {"b": "a"}, True)])
+def test_partial_sharing_known_weights(cell, step, shared, private, depends_on, residual):
   rng = np.random.default_rng(3)
   x0 = rng.normal(size=(4, 7)).astype(np.float32)
   block = PartialSharing(["a", "b", "c"], shared_units=shared, private_units=private,
-                         depends_on=depends_on, depth=3, cell=cell)
+                         depends_on=depends_on, depth=3, cell=cell, residual=residual,
+                         layer_norm=residual)
   block(x0)
   set_random_weights(block, rng)
   expected = reference_partial_sharing(block, x0, step)
@@ -335,6 +372,8 @@ def test_partial_sharing_known_weights(cell, step, shared, private, depends_on):
 @pytest.mark.parametrize("layer,inputs", [
     (RNNCross(4, depth=2, cell="lstm", cross_axis="depth", rank=2,
               kernel_regularizer="l2"), tf.random.normal([2, 6])),
+    (RNNCross(3, depth=3, cell="gru", residual=True, layer_norm=True),
+     tf.random.normal([2, 5])),
     (FeatureEncoder([Feature("a", "categorical", vocabulary=("x", "y")),
                      Feature("t", "multi_categorical", num_buckets=7, pooling="sum"),
                      Feature("b", "numeric", mean=1.0, std=2.0, log=True),
@@ -346,6 +385,8 @@ def test_partial_sharing_known_weights(cell, step, shared, private, depends_on):
     (PartialSharing(["a", "b"], 4, 2, depends_on={"b": "a"}, transfer_stop_gradient=True,
                     depth=2, cell="simple", cross_axis="fields", rank=1),
      tf.random.normal([2, 3, 4])),
+    (PartialSharing(["a", "b"], 4, 2, depth=3, residual=True, layer_norm=True),
+     tf.random.normal([2, 5])),
 ])
 def test_get_config_round_trip(layer, inputs):
   config = layer.get_config()

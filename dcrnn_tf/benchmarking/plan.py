@@ -9,8 +9,11 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from dcrnn_tf.features import FeatureConfig
 
 MODELS_GROUP = "models"
-ABLATION_GROUPS = ("cross_axis", "cell", "sharing", "transfer", "depth", "capacity")
+ABLATION_GROUPS = ("cross_axis", "cell", "sharing", "transfer", "depth", "capacity",
+                   "state", "learning_rate")
 ABLATION_DEPTHS = (1, 2, 3, 4)
+# DCRNN's learning rates of the `learning_rate` group, as factors of the benchmark's.
+ABLATION_LEARNING_RATE_FACTORS = (0.5, 1.0, 2.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Row:
     seeds: Seeds of its runs.
     depends_on: Task dependencies added to the feature config (task → parent).
     skip_reason: Why the row is not run (then `seeds` is empty).
+    learning_rate: The row's learning rate (None: the benchmark's).
   """
 
   group: str
@@ -34,12 +38,14 @@ class Row:
   seeds: Tuple[int, ...]
   depends_on: Mapping[str, str] = dataclasses.field(default_factory=dict)
   skip_reason: Optional[str] = None
+  learning_rate: Optional[float] = None
 
   def runs(self) -> List["Run"]:
     """Its runs; in the model table, the first seed's also measures speed (throughput,
     latency)."""
     return [Run(self.model, dict(self.options), seed, dict(self.depends_on),
-                measure_speed=i == 0 and self.group == MODELS_GROUP)
+                measure_speed=i == 0 and self.group == MODELS_GROUP,
+                learning_rate=self.learning_rate)
             for i, seed in enumerate(self.seeds)]
 
 
@@ -53,6 +59,7 @@ class Run:
     seed: Seed of weights and shuffling.
     depends_on: Task dependencies added to the feature config.
     measure_speed: Whether to also measure throughput and export for latency.
+    learning_rate: The run's learning rate (None: the benchmark's).
   """
 
   model: str
@@ -60,12 +67,15 @@ class Run:
   seed: int
   depends_on: Mapping[str, str] = dataclasses.field(default_factory=dict)
   measure_speed: bool = False
+  learning_rate: Optional[float] = None
 
   @property
   def key(self) -> str:
     """A name for the run directory: equal for runs that train the same thing."""
-    identity = json.dumps([self.model, self.options, self.seed, self.depends_on],
-                          sort_keys=True)
+    identity = [self.model, self.options, self.seed, self.depends_on]
+    if self.learning_rate is not None:
+      identity.append(self.learning_rate)
+    identity = json.dumps(identity, sort_keys=True)
     return f"{self.model}-{hashlib.sha1(identity.encode()).hexdigest()[:10]}-seed{self.seed}"
 
   def to_dict(self) -> Dict[str, Any]:
@@ -105,8 +115,9 @@ def model_rows(options: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
 
 def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
                   no_cross: Tuple[str, Mapping[str, Any]], feature_config: FeatureConfig,
-                  seeds: Sequence[int]) -> List[Row]:
-  """The DCRNN ablations, each a variation of the `dcrnn` options.
+                  seeds: Sequence[int], learning_rate: float) -> List[Row]:
+  """The DCRNN ablations, each a variation of the `dcrnn` options (or, in the
+  `learning_rate` group, of the learning rate).
 
   Args:
     groups: Which of `ABLATION_GROUPS` to run.
@@ -114,6 +125,7 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
     no_cross: (model name, options) of the "no cross" line of the `cross_axis` group.
     feature_config: The tasks (for the transfer group).
     seeds: Seeds of every ablation row.
+    learning_rate: The benchmark's learning rate (every model's).
 
   Returns:
     The rows, group by group; the default configuration appears in every group.
@@ -138,6 +150,11 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
                    ("towers also read x0", {"x0_skip": True}),
                    ("parallel MLP (64,)", {"parallel_units": [64]}),
                    ("no x0 projection, rank 32", {"cross_dim": 0, "rank": 32})],
+      # How the states evolve over the steps (see RNNCross's residual and layer_norm).
+      "state": [("plain", {}),
+                ("residual", {"residual": True}),
+                ("layer norm", {"layer_norm": True}),
+                ("residual and layer norm", {"residual": True, "layer_norm": True})],
   }
   rows = []
   for group in groups:
@@ -145,6 +162,13 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
       raise ValueError(f"Unknown ablation group {group!r}; known: {ABLATION_GROUPS}.")
     if group == "transfer":
       rows.extend(_transfer_rows(dcrnn, feature_config, seeds))
+      continue
+    if group == "learning_rate":
+      for factor in ABLATION_LEARNING_RATE_FACTORS:
+        default = " (default)" if factor == 1.0 else ""
+        rows.append(Row(group, f"learning rate {factor * learning_rate:g}{default}", "dcrnn",
+                        dict(dcrnn), seeds,
+                        learning_rate=None if factor == 1.0 else factor * learning_rate))
       continue
     for label, changes in variants[group]:
       options = {**dcrnn, **changes}

@@ -29,7 +29,8 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
               pipeline_rows_per_s: Optional[float]) -> Dict[str, Any]:
   """One table row from the results of its runs (by `Run.key`).
 
-  Metrics are the mean and sample standard deviation over the seeds that finished;
+  Metrics are the mean and sample standard deviation over the seeds that finished
+  (and the mean validation AUC, which chooses among variants, where runs measured it);
   counts, FLOPs and memory come from the first finished seed (they do not depend on
   it, except memory, whose maximum is kept); speed from the run that measured it.
   """
@@ -50,6 +51,9 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
         "logloss_mean": float(losses.mean()), "logloss_std": _std(losses),
         "count": done[0]["metrics"][name]["count"],
         "auc_by_seed": {str(r["run"]["seed"]): r["metrics"][name]["auc"] for r in done}}
+    if all("validation_metrics" in r for r in done):
+      out["metrics"][name]["val_auc_mean"] = float(np.mean(
+          [r["validation_metrics"][name]["auc"] for r in done]))
   first = done[0]
   for key in ("trainable_parameters", "parameters_per_added_task", "flops_per_example"):
     out[key] = first[key]
@@ -166,33 +170,39 @@ def model_table(bench: Mapping[str, Any]) -> str:
 
 
 def ablation_table(bench: Mapping[str, Any]) -> str:
-  """The Markdown table of the ablations, with the best line of each group in bold."""
+  """The Markdown table of the ablations, with the best line of each group (by mean
+  validation AUC) in bold."""
   outputs = bench["outputs"]
-  head = (["group", "variant"] + [f"{o} AUC" for o in outputs] + ["mean AUC", "params",
-                                                                   "FLOPs / example", "note"])
+  head = (["group", "variant"] + [f"{o} AUC" for o in outputs]
+          + ["mean AUC", "mean validation AUC", "params", "FLOPs / example", "note"])
   lines = [_table_row(head), _table_row(["---"] * len(head))]
   best = best_by_group(bench["ablations"], outputs)
   for row in bench["ablations"]:
     mean = _mean_auc(row, outputs)
+    validation = _mean_auc(row, outputs, "val_auc_mean")
     label = f"**{row['label']}**" if best.get(row["group"]) == row["label"] else row["label"]
     lines.append(_table_row(
         [row["group"], label] + [_auc(row["metrics"], o) for o in outputs]
-        + ["–" if mean is None else f"{mean:.4f}", _number(row["trainable_parameters"]),
-           _number(row["flops_per_example"]), _status(row)]))
+        + ["–" if mean is None else f"{mean:.4f}",
+           "–" if validation is None else f"{validation:.4f}",
+           _number(row["trainable_parameters"]), _number(row["flops_per_example"]),
+           _status(row)]))
   return "\n".join(lines)
 
 
-def _mean_auc(row, outputs) -> Optional[float]:
-  if not row["metrics"]:
+def _mean_auc(row, outputs, key: str = "auc_mean") -> Optional[float]:
+  """The mean over outputs of the row's `key` metric; None where it has none."""
+  if not row["metrics"] or any(key not in row["metrics"][o] for o in outputs):
     return None
-  return float(np.mean([row["metrics"][o]["auc_mean"] for o in outputs]))
+  return float(np.mean([row["metrics"][o][key] for o in outputs]))
 
 
 def best_by_group(rows: Sequence[Mapping[str, Any]], outputs) -> Dict[str, str]:
-  """Per ablation group, the label of the row with the highest mean AUC over outputs."""
+  """Per ablation group, the label of the row with the highest mean validation AUC over
+  outputs (never the test AUC: the choice must not look at the test part)."""
   best: Dict[str, Any] = {}
   for row in rows:
-    mean = _mean_auc(row, outputs)
+    mean = _mean_auc(row, outputs, "val_auc_mean")
     if mean is not None and (row["group"] not in best or mean > best[row["group"]][0]):
       best[row["group"]] = (mean, row["label"])
   return {group: label for group, (_, label) in best.items()}
@@ -224,12 +234,16 @@ BEST_BASELINE = "best_baseline"
 
 def reference_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
   """The model row of `bench["reference_model"]` (`BEST_BASELINE`: the model other than
-  DCRNN with the best mean test AUC over outputs), if it has results."""
+  DCRNN with the best mean validation AUC over outputs, or test AUC in results that
+  measured no validation AUC), if it has results."""
   rows = [r for r in bench["models"] if r["metrics"]]
   name = bench.get("reference_model")
   if name == BEST_BASELINE:
     baselines = [r for r in rows if r["model"] != "dcrnn"]
-    return max(baselines, key=lambda r: _mean_auc(r, bench["outputs"]), default=None)
+    outputs = bench["outputs"]
+    key = ("val_auc_mean" if all(_mean_auc(r, outputs, "val_auc_mean") is not None
+                                 for r in baselines) else "auc_mean")
+    return max(baselines, key=lambda r: _mean_auc(r, outputs, key), default=None)
   return next((r for r in rows if r["label"] == name), None)
 
 
@@ -316,9 +330,10 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
               *profile_tables(bench["profile"]), ""]
   if bench["ablations"]:
     lines += ["### DCRNN ablations", "",
-              "Each line changes one thing of the DCRNN defaults; bold: the best mean AUC "
-              "of its group (a difference within the standard deviations is noise; a line "
-              "with one finished seed has none).", "", ablation_table(bench), ""]
+              "Each line changes one thing of the DCRNN defaults; bold: the best mean "
+              "validation AUC of its group, the choice made without looking at the test "
+              "part (a difference within the standard deviations is noise; a line with one "
+              "finished seed has none).", "", ablation_table(bench), ""]
   notes = MEASUREMENT_NOTES + ((profile.NOTE,) if bench.get("profile") else ())
   lines += ["### How it is measured", "", *[f"* {note}" for note in notes], ""]
   return "\n".join(lines)

@@ -8,7 +8,8 @@ skipped rows and row count of each role (train, validation, test), batch size, l
 rate, epoch budget, patience, in-memory limit and measurement sizes. The worker holds
 the training and validation rows in memory as `dcrnn_tf.main` does, trains with early
 stopping on the validation loss (restoring the best epoch's weights), evaluates on the
-test part and writes `<run_dir>/result.json`. A run that measures speed also measures
+test part (and, to choose variants by, on the validation part) and writes
+`<run_dir>/result.json`. A run that measures speed also measures
 the training and input pipeline throughput and exports a SavedModel with sample
 requests for `latency`. A profile job (`"profile": true`) trains nothing: it times the
 parts of one training step of the run's model (`dcrnn_tf.benchmarking.profile`).
@@ -103,25 +104,29 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   if settings["max_train_batches"]:
     train = train.take(settings["max_train_batches"])
   model = models.build_model(run["model"], feature_config, **run["options"])
-  training.compile_model(model, feature_config, settings["learning_rate"])
+  training.compile_model(model, feature_config, learning_rate(settings, run))
   timer = measure.BatchTimer()
   stopping = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"],
                                               restore_best_weights=True)
+  held_validation = hold_in_memory(settings, "validation", feature_config)
   start = time.perf_counter()
   history = model.fit(train, epochs=settings["epochs"], verbose=0,
-                      validation_data=dataset(
-                          settings, "validation", feature_config, run["seed"],
-                          held=hold_in_memory(settings, "validation", feature_config)),
+                      validation_data=dataset(settings, "validation", feature_config,
+                                              run["seed"], held=held_validation),
                       callbacks=[stopping, timer])
   train_seconds = time.perf_counter() - start
   test = dataset(settings, "test", feature_config, run["seed"], for_fit=False)
   metrics = evaluation.evaluate(model, test, feature_config)
+  validation_metrics = evaluation.evaluate(
+      model, dataset(settings, "validation", feature_config, run["seed"], for_fit=False,
+                     held=held_validation), feature_config)
   train_rows = settings["roles"]["train"]["rows"]
   if settings["max_train_batches"]:
     train_rows = min(train_rows, settings["max_train_batches"] * settings["batch_size"])
   result = {
       "run": dict(run),
       "metrics": metrics,
+      "validation_metrics": validation_metrics,
       "epochs": len(history.history["val_loss"]),
       "best_epoch": stopping.best_epoch + 1,
       "val_loss": [float(v) for v in history.history["val_loss"]],
@@ -155,7 +160,7 @@ def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[st
   train = dataset(settings, "train", feature_config, run["seed"],
                   held=hold_in_memory(settings, "train", feature_config))
   model = models.build_model(run["model"], feature_config, **run["options"])
-  training.compile_model(model, feature_config, settings["learning_rate"])
+  training.compile_model(model, feature_config, learning_rate(settings, run))
   features, targets = next(iter(train))
   sizes = {"calls": settings["profile_calls"], "repeats": settings["profile_repeats"]}
   result = {"run": dict(run), "batch_size": settings["batch_size"],
@@ -164,6 +169,11 @@ def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[st
   if isinstance(model, models.DCRNN):
     result["block_ms"] = profile.dcrnn_block_profile(model, features, **sizes)
   return result
+
+
+def learning_rate(settings: Mapping[str, Any], run: Mapping[str, Any]) -> float:
+  """The run's learning rate: its own (an ablation's), else the benchmark's."""
+  return settings["learning_rate"] if run["learning_rate"] is None else run["learning_rate"]
 
 
 def write_requests(test: tf.data.Dataset, feature_config: FeatureConfig, rows: int,

@@ -44,6 +44,8 @@ class PartialSharing(tf.keras.layers.Layer):
     cell: `"simple"` (default), `"gru"` or `"lstm"`.
     cross_axis: `"depth"` or `"fields"`, as in `RNNCross`.
     rank: Optional rank of the low-rank cross weights.
+    residual: Whether every cross step adds the previous state (see `RNNCross`).
+    layer_norm: Whether every cross network layer-normalizes its states.
     kernel_regularizer: Regularizer of the cross weights.
     **kwargs: Standard layer arguments.
 
@@ -65,6 +67,8 @@ class PartialSharing(tf.keras.layers.Layer):
                cell: str = "simple",
                cross_axis: str = "depth",
                rank: Optional[int] = None,
+               residual: bool = False,
+               layer_norm: bool = False,
                kernel_regularizer=None,
                **kwargs):
     super().__init__(**kwargs)
@@ -90,14 +94,16 @@ class PartialSharing(tf.keras.layers.Layer):
     self.cell = cell
     self.cross_axis = cross_axis
     self.rank = rank
+    self.residual = bool(residual)
+    self.layer_norm = bool(layer_norm)
     self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
 
   def make_cross(self, units: int, name: str) -> RNNCross:
     """Creates the shared or a private cross network; override to use an `RNNCross`
     subclass."""
     return RNNCross(units, depth=self.depth, cell=self.cell, cross_axis=self.cross_axis,
-                    rank=self.rank, return_sequences=True,
-                    kernel_regularizer=self.kernel_regularizer, name=name)
+                    rank=self.rank, return_sequences=True, residual=self.residual,
+                    layer_norm=self.layer_norm, kernel_regularizer=self.kernel_regularizer, name=name)
 
   def build(self, input_shape):
     self.shared_cross = (self.make_cross(self.shared_units, "shared_cross")
@@ -142,6 +148,8 @@ class PartialSharing(tf.keras.layers.Layer):
         "cell": self.cell,
         "cross_axis": self.cross_axis,
         "rank": self.rank,
+        "residual": self.residual,
+        "layer_norm": self.layer_norm,
         "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
     })
     return config

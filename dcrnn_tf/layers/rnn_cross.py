@@ -37,6 +37,12 @@ class RNNCross(tf.keras.layers.Layer):
   part of the input projection apart from the cross term's (no concatenation), and the
   first step skipping the terms of the zero state.
 
+  Two optional changes of the recurrence, both off by default: `residual=True` adds the
+  previous state to each step's output, `h_t = h_{t-1} + cell(…)`, like the identity
+  term of DCN's `x_{l+1} = … + x_l`; `layer_norm=True` normalizes every state with one
+  `LayerNormalization` tied across steps (as `W` is), `h_t = LN(…)`, applied after the
+  residual.
+
   Two readings of "the sequence" `x_1 … x_T`:
 
   * `cross_axis="depth"`: the input is one vector `x0` `[batch, k]`, used at every
@@ -62,6 +68,9 @@ class RNNCross(tf.keras.layers.Layer):
     cross_axis: `"depth"` or `"fields"` (see above).
     rank: If set, the rank of the low-rank cross weight `W = U V`.
     return_sequences: If true, return every step's state, `[batch, steps, units]`.
+    residual: Whether each step adds the previous state to its output.
+    layer_norm: Whether each state is layer-normalized (one normalization for all
+      steps).
     kernel_initializer: Initializer of the cross weight(s).
     kernel_regularizer: Regularizer of the cross weight(s).
     **kwargs: Standard layer arguments.
@@ -85,6 +94,8 @@ class RNNCross(tf.keras.layers.Layer):
                cross_axis: str = "depth",
                rank: Optional[int] = None,
                return_sequences: bool = False,
+               residual: bool = False,
+               layer_norm: bool = False,
                kernel_initializer: Union[str, tf.keras.initializers.Initializer] = (
                    "glorot_uniform"),
                kernel_regularizer: Union[str, None, tf.keras.regularizers.Regularizer] = None,
@@ -106,6 +117,8 @@ class RNNCross(tf.keras.layers.Layer):
     self.cross_axis = cross_axis
     self.rank = None if rank is None else int(rank)
     self.return_sequences = bool(return_sequences)
+    self.residual = bool(residual)
+    self.layer_norm = bool(layer_norm)
     self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
     self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
 
@@ -133,6 +146,10 @@ class RNNCross(tf.keras.layers.Layer):
     # here (see `_CELL_STEPS`). Its input width depends on the optional context, so its
     # weights are created on the first call.
     self.cell = CELLS[self.cell_type](self.units, name="cell")
+    self.state_norm = None
+    if self.layer_norm:
+      self.state_norm = tf.keras.layers.LayerNormalization(name="state_norm")
+      self.state_norm.build(tf.TensorShape([None, self.units]))
     super().build(input_shape)
 
   def _cross_weight(self, state: tf.Tensor) -> tf.Tensor:
@@ -163,7 +180,12 @@ class RNNCross(tf.keras.layers.Layer):
       projected = tf.matmul(cross, cross_kernel)
       if context_terms is not None:
         projected += context_terms[t]
+      previous = states
       states = step(self.cell, projected, states)
+      if self.residual and previous is not None:
+        states[0] += previous[0]
+      if self.state_norm is not None:
+        states[0] = self.state_norm(states[0])
       outputs.append(states[0])
     if self.return_sequences:
       return tf.stack(outputs, axis=1)
@@ -178,6 +200,8 @@ class RNNCross(tf.keras.layers.Layer):
         "cross_axis": self.cross_axis,
         "rank": self.rank,
         "return_sequences": self.return_sequences,
+        "residual": self.residual,
+        "layer_norm": self.layer_norm,
         "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
         "kernel_regularizer": tf.keras.regularizers.serialize(self.kernel_regularizer),
     })

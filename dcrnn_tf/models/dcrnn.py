@@ -44,6 +44,8 @@ class DCRNN(MultiTaskModel):
     private_units: Width of each private state (0: hard sharing).
     rank: Optional rank of the low-rank cross weights.
     transfer_stop_gradient: Whether task transfer blocks gradients into the parent.
+    residual: Whether every cross step adds the previous state (see `RNNCross`).
+    layer_norm: Whether the cross networks layer-normalize their states.
     x0_skip: Whether the towers also read `x0` (`cross_axis="depth"`).
     parallel_units: Widths of the deep MLP beside the cross whose output the towers
       also read (empty: none).
@@ -65,6 +67,8 @@ class DCRNN(MultiTaskModel):
                private_units: int = 16,
                rank: Optional[int] = None,
                transfer_stop_gradient: bool = False,
+               residual: bool = False,
+               layer_norm: bool = False,
                x0_skip: bool = False,
                parallel_units=(),
                tower_units=(64, 32),
@@ -80,6 +84,8 @@ class DCRNN(MultiTaskModel):
     self.private_units = int(private_units)
     self.rank = rank
     self.transfer_stop_gradient = bool(transfer_stop_gradient)
+    self.residual = bool(residual)
+    self.layer_norm = bool(layer_norm)
     self.x0_skip = bool(x0_skip)
     self.parallel_units = tuple(int(u) for u in parallel_units)
     if self.cross_dim < 0:
@@ -99,6 +105,8 @@ class DCRNN(MultiTaskModel):
         cell=cell,
         cross_axis=cross_axis,
         rank=rank,
+        residual=residual,
+        layer_norm=layer_norm,
         name="partial_sharing")
 
   def cross_input(self, embeddings: tf.Tensor) -> tf.Tensor:
@@ -129,6 +137,8 @@ class DCRNN(MultiTaskModel):
         "private_units": self.private_units,
         "rank": self.rank,
         "transfer_stop_gradient": self.transfer_stop_gradient,
+        "residual": self.residual,
+        "layer_norm": self.layer_norm,
         "x0_skip": self.x0_skip,
         "parallel_units": list(self.parallel_units),
     })
