@@ -276,6 +276,7 @@ TINY_FLAGS = ["--epochs=1", "--batch_size=64", "--shared_units=4", "--private_un
               "--cross_dim=8", "--tower_units=8", "--verbose=0"]
 
 
+@pytest.mark.slow
 def test_command_line(tmp_path):
   """`python -m dcrnn_tf.main` on 300 CSV rows, 3 of them bad."""
   rng = np.random.default_rng(0)

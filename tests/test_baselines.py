@@ -154,6 +154,7 @@ def test_config_round_trip(config, name):
 
 
 @pytest.mark.parametrize("name", BASELINES)
+@pytest.mark.slow
 def test_fit_then_keras_reload_gives_identical_predictions(tmp_path, config, name):
   model = build_model(name, config, **SMALL[name])
   features, loss = fit(model, config)

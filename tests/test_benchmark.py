@@ -118,6 +118,7 @@ def smoke(tmp_path_factory):
   return out
 
 
+@pytest.mark.slow
 def test_smoke_writes_every_output(smoke):
   for name in ("census.json", "census.md", "BENCHMARKS.md", "census_auc.png",
                "census_auc_vs_flops.png", "census_curves.png",
@@ -130,6 +131,7 @@ def test_smoke_writes_every_output(smoke):
   assert "| shared cross |" in markdown
 
 
+@pytest.mark.slow
 def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   assert report.has_current_layout(bench)
@@ -175,6 +177,7 @@ def test_pipeline_sentence_names_the_source_training_reads():
   assert "90.0k rows/s for the one read of the files, then 400.0k rows/s every epoch" in memory
 
 
+@pytest.mark.slow
 def test_a_json_of_an_older_layout_gets_a_rerun_note_and_loses_no_other_section(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   old = {"name": "old", "title": "Old data", "command": "python -m dcrnn_tf.benchmark --x",

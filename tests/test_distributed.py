@@ -34,6 +34,8 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf.data import synthetic
 
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MIRRORED_TOLERANCE = {"ctr": 0.01, "cvr": 0.01, "ctcvr": 0.01}
 PS_TOLERANCE = {"ctr": 0.06, "ctcvr": 0.15}

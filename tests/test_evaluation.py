@@ -35,6 +35,7 @@ def test_log_loss_known_value():
       -(math.log(0.8) + math.log(0.6)) / 2)
 
 
+@pytest.mark.slow
 def test_short_training_beats_a_constant_predictor(tmp_path):
   config = synthetic.write_dataset(str(tmp_path), train_rows=60_000, eval_rows=20_000)
   train_path = str(tmp_path / "train.tfrecord.gz")

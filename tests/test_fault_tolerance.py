@@ -14,6 +14,7 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
@@ -21,6 +22,8 @@ import tensorflow as tf
 from test_distributed import (MIRRORED_TOLERANCE, REFERENCE_FLAGS, RUN_TIMEOUT,
                               assert_close_auc, local_cluster, main_flags, read_metrics,
                               run_main, versions, wait_for_text)
+
+pytestmark = pytest.mark.slow
 
 FIRST_STEP_CHECKPOINT = "ckpt-40 "  # Of REFERENCE_FLAGS' --checkpoint_every_steps=40.
 

@@ -13,6 +13,8 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+pytestmark = pytest.mark.slow
+
 TINY = ["--synthetic_train_rows=4000", "--synthetic_eval_rows=1000", "--batch_size=256",
         "--shared_units=8", "--private_units=4", "--cross_dim=16", "--tower_units=16",
         "--verbose=0"]

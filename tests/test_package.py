@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -16,12 +18,14 @@ def python(code, **env):
                         env=environment)
 
 
+@pytest.mark.slow
 def test_import_selects_keras_2():
   result = python("import dcrnn_tf, tensorflow as tf; print(tf.keras.__name__)")
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip().startswith("tf_keras")
 
 
+@pytest.mark.slow
 def test_import_after_keras_3_resolved_is_a_clear_error():
   result = python("import tensorflow as tf; tf.keras.layers; import dcrnn_tf")
   assert result.returncode != 0
@@ -29,6 +33,7 @@ def test_import_after_keras_3_resolved_is_a_clear_error():
   assert "TensorFlow was imported before dcrnn_tf" in result.stderr
 
 
+@pytest.mark.slow
 def test_custom_layer_example_trains_saves_and_reloads(tmp_path):
   spec = importlib.util.spec_from_file_location("custom_layer",
                                                 ROOT / "examples" / "custom_layer.py")

@@ -21,6 +21,7 @@ def batches(config):
   return tf.data.Dataset.from_tensors((features, targets)).repeat()
 
 
+@pytest.mark.slow
 def test_step_parts_add_up_to_a_batch_of_fit(config):
   model = models.build_model("mmoe", config, num_experts=2, expert_units=[4],
                              tower_units=[4])

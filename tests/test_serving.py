@@ -70,6 +70,7 @@ def python(*args, **kwargs):
                         env=env, cwd=str(ROOT), **kwargs)
 
 
+@pytest.mark.slow
 def test_client_requests_run_in_a_process_with_only_tensorflow(served):
   requests = {}
   for signature in serving.SIGNATURES:
@@ -119,6 +120,7 @@ def saved_model_cli(*args):
   return python("-m", "tensorflow.python.tools.saved_model_cli", *args).stdout
 
 
+@pytest.mark.slow
 def test_saved_model_cli_shows_the_documented_signatures(served):
   shown = saved_model_cli("show", "--dir", served["path"], "--all")
   shown = shown.split("Concrete Functions:")[0]
@@ -141,6 +143,7 @@ def test_saved_model_cli_shows_the_documented_signatures(served):
       "outputs": outputs}
 
 
+@pytest.mark.slow
 def test_saved_model_cli_runs_both_signatures(served):
   config, features, tmp = served["config"], served["features"], served["tmp"]
   rows = slice(3, 6)
@@ -281,6 +284,7 @@ def servers(served):
   grpc_server.stop(None)
 
 
+@pytest.mark.slow
 def test_client_predicts_over_grpc_and_rest(served, servers):
   config, features = served["config"], served["features"]
   for signature in serving.SIGNATURES:
@@ -296,6 +300,7 @@ def test_client_predicts_over_grpc_and_rest(served, servers):
   assert "user" in error.value.details()
 
 
+@pytest.mark.slow
 def test_client_command_line(served, servers):
   config, features, tmp = served["config"], served["features"], served["tmp"]
   config.save(str(tmp / "feature_config.json"))

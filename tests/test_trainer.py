@@ -2,6 +2,7 @@
 checkpoints keep one step per execution."""
 
 import numpy as np
+import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
@@ -10,6 +11,8 @@ from conftest import random_features
 from dcrnn_tf import distribute
 from dcrnn_tf import trainer
 from dcrnn_tf import training
+
+pytestmark = pytest.mark.slow
 
 ROWS, BATCH = 80, 8  # 10 steps an epoch.
 OPTIONS = {"shared_units": 4, "private_units": 2, "cross_dim": 8, "tower_units": [4]}
