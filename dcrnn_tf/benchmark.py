@@ -66,6 +66,10 @@ flags.DEFINE_string("reference_model", "mmoe",
                     "differences of test AUC); `best_baseline`: the model other than "
                     "dcrnn with the best mean validation AUC.")
 flags.DEFINE_integer("patience", 1, "Early stopping patience (epochs) on the validation loss.")
+flags.DEFINE_bool("measure_speed", True,
+                  "The first seed of each model also measures training throughput and "
+                  "SavedModel latency (off: a quality-only benchmark, whose speed columns "
+                  "stay empty, e.g. on a machine shared with other work).")
 flags.DEFINE_integer("max_train_batches", 0, "If > 0, train on this many batches per epoch.")
 flags.DEFINE_integer("speed_batches", 30, "Batches per window of the in-memory training rate.")
 flags.DEFINE_integer("speed_windows", 5, "Timed windows of the in-memory training rate.")
@@ -148,7 +152,7 @@ def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
     except ValueError as e:
       skip[name] = str(e)
   seeds = [int(s) for s in FLAGS.seeds]
-  rows = plan.model_rows(options, seeds, skip)
+  rows = plan.model_rows(options, seeds, skip, measure_speed=FLAGS.measure_speed)
   if FLAGS.ablations:
     rows += plan.ablation_rows(FLAGS.ablations, model_options("dcrnn"),
                                ("shared_bottom", model_options("shared_bottom")),

@@ -62,6 +62,8 @@ def test_ablation_rows_change_one_thing_of_the_defaults():
   runs = plan.unique_runs(model_rows + rows)
   assert len(runs) == 2 * 3 + 17 * 2
   assert sum(r.measure_speed for r in runs) == 2
+  quality_only = plan.model_rows({"dcrnn": DCRNN}, (1, 2), {}, measure_speed=False)
+  assert not any(r.measure_speed for r in plan.unique_runs(quality_only + rows))
 
 
 def test_transfer_ablation_is_skipped_when_the_tasks_already_depend():

@@ -29,6 +29,8 @@ class Row:
     depends_on: Task dependencies added to the feature config (task → parent).
     skip_reason: Why the row is not run (then `seeds` is empty).
     learning_rate: The row's learning rate (None: the benchmark's).
+    measure_speed: Whether its first seed's run also measures speed (throughput,
+      latency).
   """
 
   group: str
@@ -39,12 +41,12 @@ class Row:
   depends_on: Mapping[str, str] = dataclasses.field(default_factory=dict)
   skip_reason: Optional[str] = None
   learning_rate: Optional[float] = None
+  measure_speed: bool = False
 
   def runs(self) -> List["Run"]:
-    """Its runs; in the model table, the first seed's also measures speed (throughput,
-    latency)."""
+    """Its runs; the first seed's also measures speed where `measure_speed`."""
     return [Run(self.model, dict(self.options), seed, dict(self.depends_on),
-                measure_speed=i == 0 and self.group == MODELS_GROUP,
+                measure_speed=i == 0 and self.measure_speed,
                 learning_rate=self.learning_rate)
             for i, seed in enumerate(self.seeds)]
 
@@ -106,10 +108,12 @@ def with_dependencies(config: FeatureConfig, depends_on: Mapping[str, str]) -> F
 
 
 def model_rows(options: Mapping[str, Mapping[str, Any]], seeds: Sequence[int],
-               skip_reasons: Mapping[str, str]) -> List[Row]:
-  """The model table: one row per model (`options`: model name → its options)."""
+               skip_reasons: Mapping[str, str], measure_speed: bool = True) -> List[Row]:
+  """The model table: one row per model (`options`: model name → its options), whose
+  first seed also measures speed if `measure_speed`."""
   return [Row(MODELS_GROUP, name, name, dict(model_options),
-              () if name in skip_reasons else tuple(seeds), skip_reason=skip_reasons.get(name))
+              () if name in skip_reasons else tuple(seeds), skip_reason=skip_reasons.get(name),
+              measure_speed=measure_speed)
           for name, model_options in options.items()]
 
 
