@@ -70,9 +70,11 @@ class InMemoryRows:
   Example:
 
   ```python
-  rows = InMemoryRows.load("train.csv", feature_config)
-  for features, labels in rows.dataset(1024, shuffle=True, seed=0):
-    ...
+  config, _ = dcrnn_tf.data.synthetic.example_batch()
+  dcrnn_tf.data.synthetic.write_dataset("data", train_rows=500, eval_rows=100)
+  rows = InMemoryRows.load("data/train.csv", config)
+  for features, labels in rows.dataset(128, shuffle=True, seed=0):
+    assert features["c0"].shape[0] <= 128 and sorted(labels) == ["click", "conversion"]
   ```
 
   Args:

@@ -404,6 +404,19 @@ def _selected_rows(split: Optional[Split], index: int):
   return selected
 
 
+def prepare_from_frame(config: FeatureConfig, frame) -> FeatureConfig:
+  """The config prepared from rows held in a pandas DataFrame (one column per source
+  column), learning what `scan(..., learn=True)` learns from files; missing values
+  (NaN, None, empty strings) are left out as there."""
+  statistics = _Statistics(config)
+  for feature in config.features:
+    for value in frame[feature.source]:
+      if value is None or (isinstance(value, float) and math.isnan(value)):
+        continue
+      statistics.add(feature, str(value) if feature.is_categorical else float(value))
+  return prepare(config, statistics)
+
+
 def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
   """The config with every missing statistic filled in from `statistics`."""
   features = []

@@ -34,13 +34,17 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Tuple
+from typing import Dict, Tuple
 
 from absl import logging
 import numpy as np
 import pandas as pd
 
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import tensorflow as tf
+
 from dcrnn_tf.data import pipeline
+from dcrnn_tf.data import scan
 from dcrnn_tf.features import CATEGORICAL, NUMERIC, Feature, FeatureConfig, Task
 
 SPLITS = ("train", "eval", "test")
@@ -265,6 +269,39 @@ def generate(rows: int, seed: int = 0, split: str = "train", **structure_kwargs)
 def feature_config(seed: int = 0, **structure_kwargs) -> FeatureConfig:
   """The (unprepared) feature config of `generate`'s columns."""
   return make_structure(seed, **structure_kwargs).feature_config()
+
+
+def example_batch(rows: int = 4, seed: int = 0, learn_rows: int = 2_000
+                  ) -> Tuple[FeatureConfig, Dict[str, tf.Tensor]]:
+  """A prepared feature config of the synthetic data and a batch of raw features: what
+  the docstring examples (and a first notebook) feed a model.
+
+  Example:
+
+  ```python
+  config, features = example_batch(rows=4)
+  model = dcrnn_tf.models.DCRNN(config)
+  assert model(features)["ctcvr"].shape == [4]
+  ```
+
+  Args:
+    rows: Rows of the batch (from the `"eval"` split).
+    seed: Seed of the data set.
+    learn_rows: Training rows the vocabularies and statistics are learned from.
+
+  Returns:
+    The prepared config and a dict from feature name to a `[rows]` tensor, as the
+    input pipeline yields them.
+  """
+  structure = make_structure(seed)
+  config = scan.prepare_from_frame(structure.feature_config(),
+                                   structure.sample(learn_rows, "train"))
+  frame = structure.sample(rows, "eval")
+  specs = pipeline.feature_tensor_specs(config)
+  features = {name: tf.constant(frame[name].astype(str).to_numpy() if spec.dtype == tf.string
+                                else frame[name].to_numpy(), dtype=spec.dtype)
+              for name, spec in specs.items()}
+  return config, features
 
 
 def write_dataset(out_dir: str,

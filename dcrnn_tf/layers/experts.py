@@ -14,7 +14,8 @@ class MLP(tf.keras.layers.Layer):
 
   ```python
   mlp = MLP(units=(128, 64))
-  h = mlp(tf.random.normal([32, 144]))     # [32, 64]
+  h = mlp(tf.random.normal([32, 144]))
+  assert h.shape == [32, 64]
   ```
 
   Args:
@@ -86,11 +87,13 @@ class CGC(tf.keras.layers.Layer):
   ```python
   x = tf.random.normal([32, 144])
   mmoe = CGC(num_tasks=2, num_shared_experts=4, num_task_experts=0)
-  ctr_state, cvr_state = mmoe(x)                     # each [32, 64]
+  ctr_state, cvr_state = mmoe(x)
+  assert ctr_state.shape == cvr_state.shape == [32, 64]
   level_1 = CGC(num_tasks=2, num_shared_experts=2, num_task_experts=1,
                 shared_output=True)
   level_2 = CGC(num_tasks=2, num_shared_experts=2, num_task_experts=1)
   ctr_state, cvr_state = level_2(level_1(x))         # PLE with two levels
+  assert ctr_state.shape == [32, 64]
   ```
 
   Args:

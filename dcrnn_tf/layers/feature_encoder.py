@@ -92,7 +92,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
       [{"name": "item", "type": "categorical", "vocabulary": ["a", "b"]},
        {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}], embedding_dim=8)
   e = encoder({"item": tf.constant(["a", "zzz"]), "price": tf.constant([12.0, float("nan")])})
-  # e.shape == [2, 2, 8]
+  assert e.shape == [2, 2, 8]
   ```
 
   Args:
@@ -261,8 +261,16 @@ class FeatureEncoder(tf.keras.layers.Layer):
     Example:
 
     ```python
+    encoder = FeatureEncoder(
+        [{"name": "item", "type": "categorical", "vocabulary": ["a", "b"]},
+         {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}], embedding_dim=2)
+    encoder({"item": tf.constant(["a"]), "price": tf.constant([1.0])})
+    item_table = np.arange(8.0).reshape(4, 2)      # Rows: missing, unknown, "a", "b".
     encoder.set_weights(encoder.weights_from_per_field_tables(
-        {"embedding_item": item_table, "numeric_kernel_price": kernel, ...}))
+        {"embedding_item": item_table, "numeric_kernel_price": np.ones(2),
+         "numeric_bias_price": np.zeros(2), "numeric_missing_price": np.zeros(2)}))
+    e = encoder({"item": tf.constant(["b"]), "price": tf.constant([15.0])})
+    np.testing.assert_allclose(e[0], [[6.0, 7.0], [1.0, 1.0]])
     ```
 
     Args:

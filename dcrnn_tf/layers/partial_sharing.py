@@ -31,7 +31,7 @@ class PartialSharing(tf.keras.layers.Layer):
   block = PartialSharing(["ctr", "cvr"], shared_units=32, private_units=8,
                          depends_on={"cvr": "ctr"})
   states = block(tf.random.normal([16, 64]))
-  # states["ctr"].shape == states["cvr"].shape == [16, 40]
+  assert states["ctr"].shape == states["cvr"].shape == [16, 40]
   ```
 
   Args:

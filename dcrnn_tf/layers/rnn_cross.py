@@ -56,9 +56,11 @@ class RNNCross(tf.keras.layers.Layer):
   ```python
   x0 = tf.random.normal([32, 64])
   cross = RNNCross(units=32, depth=3, cell="gru")
-  h = cross(x0)                       # [32, 32], the last state
+  h = cross(x0)                       # the last state
+  assert h.shape == [32, 32]
   fields = tf.random.normal([32, 10, 8])
   h = RNNCross(units=32, cross_axis="fields")(fields)
+  assert h.shape == [32, 32]
   ```
 
   Args:

@@ -20,7 +20,8 @@ class TaskTransfer(tf.keras.layers.Layer):
   ```python
   ctr_states = tf.random.normal([32, 3, 16])
   transfer = TaskTransfer(units=16, stop_gradient=True)
-  cvr_context = transfer(ctr_states)        # [32, 3, 16]
+  cvr_context = transfer(ctr_states)
+  assert cvr_context.shape == [32, 3, 16]
   ```
 
   Args:

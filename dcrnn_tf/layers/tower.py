@@ -14,7 +14,8 @@ class Tower(tf.keras.layers.Layer):
 
   ```python
   tower = Tower(hidden_units=(64, 32), dropout=0.1)
-  p = tower(tf.random.normal([32, 80]))     # [32], values in (0, 1)
+  p = tower(tf.random.normal([32, 80]))
+  assert p.shape == [32] and bool(tf.reduce_all((p > 0) & (p < 1)))
   ```
 
   Args:

@@ -49,8 +49,9 @@ def parameters_per_added_task(name: str, feature_config: FeatureConfig,
   Example:
 
   ```python
-  config = dcrnn_tf.data.synthetic.feature_config()
-  parameters_per_added_task("mmoe", config)     # one gate and one tower
+  config, _ = dcrnn_tf.data.synthetic.example_batch()
+  added = parameters_per_added_task("mmoe", config)     # one gate and one tower
+  assert added == 4 * 144 + 4 + (64 * 64 + 64) + (64 * 32 + 32) + (32 + 1)
   ```
   """
   used = set(feature_config.columns + feature_config.ignore + feature_config.output_names)

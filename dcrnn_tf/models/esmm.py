@@ -22,9 +22,10 @@ class ESMM(SingleTask):  # pylint: disable=too-many-ancestors
   Example:
 
   ```python
-  config = dcrnn_tf.data.synthetic.feature_config()
+  config, features = dcrnn_tf.data.synthetic.example_batch(rows=4)
   model = ESMM(config, hidden_units=(128, 64))
-  outputs = model(features)     # {"ctr": [batch], "cvr": [batch], "ctcvr": [batch]}
+  outputs = model(features)     # {"ctr": [4], "cvr": [4], "ctcvr": [4]}
+  assert sorted(outputs) == ["ctcvr", "ctr", "cvr"] and outputs["ctcvr"].shape == [4]
   ```
 
   Args:

@@ -23,9 +23,10 @@ class PLE(MultiTaskModel):
   Example:
 
   ```python
-  config = dcrnn_tf.data.synthetic.feature_config()
+  config, features = dcrnn_tf.data.synthetic.example_batch(rows=4)
   model = PLE(config, num_levels=2, num_shared_experts=2, num_task_experts=1)
-  outputs = model(features)     # {"ctr": [batch], "cvr": [batch], "ctcvr": [batch]}
+  outputs = model(features)     # {"ctr": [4], "cvr": [4], "ctcvr": [4]}
+  assert sorted(outputs) == ["ctcvr", "ctr", "cvr"] and outputs["ctcvr"].shape == [4]
   ```
 
   Args:
