@@ -16,9 +16,10 @@ from conftest import random_features
 from dcrnn_tf import export
 from dcrnn_tf import model_flags
 from dcrnn_tf import training
+from dcrnn_tf.benchmarking.measure import parameters_per_added_task
 from dcrnn_tf.features import Task
 from dcrnn_tf.layers import CGC, MLP
-from dcrnn_tf.models import MODELS, build_model, parameters_per_added_task
+from dcrnn_tf.models import MODELS, build_model
 
 # Small options per baseline; their parameter counts are worked out below.
 SMALL = {

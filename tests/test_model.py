@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from conftest import funnel_config, random_features
 from dcrnn_tf import training
+from dcrnn_tf.benchmarking.measure import parameters_per_added_task
 from dcrnn_tf.features import CsvFormat, Task
-from dcrnn_tf.models import DCRNN, build_model, parameters_per_added_task
+from dcrnn_tf.models import DCRNN, build_model
 
 
 def gru_cell_params(units, input_width):
@@ -175,7 +176,7 @@ def test_towers_read_the_state_then_x0_then_the_parallel_mlp(config):
     assert states[task].shape == (8, 6 + 2 + 5 + 3)
     np.testing.assert_array_equal(states[task].numpy(), tf.concat(
         [blocks[task], x0, parallel], axis=-1).numpy())
-  assert model.towers["ctr"].hidden_layers[0].kernel.shape == (16, 4)
+  assert model.towers["ctr"].hidden.dense_layers[0].kernel.shape == (16, 4)
 
 
 def test_cross_dim_zero_crosses_the_flattened_embeddings(config):

@@ -1,18 +1,21 @@
-"""Measurements of a model and its process: FLOPs, memory, timing, the machine."""
+"""Measurements of a model and its process: parameters, FLOPs, memory, timing, the
+machine."""
 
+import dataclasses
 import importlib.metadata
 import os
 import platform
 import resource
 import statistics
 import time
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.data.pipeline import feature_tensor_specs
-from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf import models
+from dcrnn_tf.data.pipeline import dummy_features, feature_tensor_specs
+from dcrnn_tf.features import FeatureConfig, Task
 
 FLOPS_NOTE = (
     "FLOPs per example: the float operations of the model's forward graph at batch 1 "
@@ -21,6 +24,43 @@ FLOPS_NOTE = (
     "registered FLOP count (MatMul, elementwise arithmetic, activations, reductions); "
     "embedding gathers, string lookups and tensor reshaping count 0. A multiply-add "
     "counts 2.")
+
+
+def trainable_parameters(name: str, feature_config: FeatureConfig, **options: Any) -> int:
+  """The number of trainable parameters of model `name` built for `feature_config`."""
+  model = models.build_model(name, feature_config, **options)
+  model(dummy_features(feature_config))
+  return sum(int(w.shape.num_elements()) for w in model.trainable_weights)
+
+
+def parameters_per_added_task(name: str, feature_config: FeatureConfig,
+                              **options: Any) -> int:
+  """How many trainable parameters one more task adds to model `name`.
+
+  Compares the model built for `feature_config` with the model built for the same
+  config plus one independent task (no `depends_on`, no funnel).
+
+  Example:
+
+  ```python
+  config, _ = dcrnn_tf.data.synthetic.example_batch()
+  added = parameters_per_added_task("mmoe", config)     # one gate and one tower
+  assert added == 4 * 144 + 4 + (64 * 64 + 64) + (64 * 32 + 32) + (32 + 1)
+  ```
+  """
+  used = set(feature_config.columns + feature_config.ignore + feature_config.output_names)
+  task = "added_task"
+  while task in used or f"{task}_label" in used:
+    task += "_"
+  csv = feature_config.csv
+  if csv.columns is not None:
+    csv = dataclasses.replace(csv, columns=csv.columns + (f"{task}_label",))
+  extended = dataclasses.replace(feature_config,
+                                 labels=feature_config.labels + (f"{task}_label",),
+                                 tasks=feature_config.tasks + (Task(task, f"{task}_label"),),
+                                 csv=csv)
+  return (trainable_parameters(name, extended, **options)
+          - trainable_parameters(name, feature_config, **options))
 
 
 def forward_flops(model: tf.keras.Model, feature_config: FeatureConfig) -> int:

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.models import DCRNN, MultiTaskModel
+from dcrnn_tf.models.base import flatten_fields
 
 STEP_PARTS = ("encoder", "block", "towers", "loss", "backward", "optimizer", "metrics",
               "fit loop")
@@ -123,7 +124,7 @@ def dcrnn_block_profile(model: DCRNN, features: Mapping[str, tf.Tensor], calls: 
   sharing = model.partial_sharing
   embeddings = model.encoder(features)
   timings = {}
-  flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+  flat = flatten_fields(embeddings)
   if model.x0_projection is not None:
     timings["x0 projection"] = _forward_backward_ms(model.x0_projection, [flat], calls,
                                                     repeats)

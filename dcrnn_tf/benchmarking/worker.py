@@ -132,9 +132,9 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
       "val_loss": [float(v) for v in history.history["val_loss"]],
       "train_seconds": train_seconds,
       "peak_rss_mib": measure.peak_rss_mib(),
-      "trainable_parameters": models.trainable_parameters(
+      "trainable_parameters": measure.trainable_parameters(
           run["model"], feature_config, **run["options"]),
-      "parameters_per_added_task": models.parameters_per_added_task(
+      "parameters_per_added_task": measure.parameters_per_added_task(
           run["model"], feature_config, **run["options"]),
       "flops_per_example": measure.forward_flops(model, feature_config),
   }

@@ -5,60 +5,7 @@ from typing import Any, Dict, List, Sequence, Union
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-
-@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
-class MLP(tf.keras.layers.Layer):
-  """A stack of dense layers: an expert, a shared bottom or a task's network.
-
-  Example:
-
-  ```python
-  mlp = MLP(units=(128, 64))
-  h = mlp(tf.random.normal([32, 144]))
-  assert h.shape == [32, 64]
-  ```
-
-  Args:
-    units: Widths of the layers; empty is the identity.
-    activation: Activation of every layer.
-    **kwargs: Standard layer arguments.
-
-  Call arguments:
-    inputs: `[batch, width]`.
-
-  Returns:
-    `[batch, units[-1]]` (the inputs when `units` is empty).
-  """
-
-  def __init__(self,
-               units: Sequence[int] = (64,),
-               activation: Union[str, Any] = "relu",
-               **kwargs):
-    super().__init__(**kwargs)
-    self.units = tuple(int(u) for u in units)
-    if any(u < 1 for u in self.units):
-      raise ValueError(f"MLP: units must be >= 1, got {self.units}.")
-    self.activation = tf.keras.activations.get(activation)
-
-  def build(self, input_shape):
-    self.dense_layers = [tf.keras.layers.Dense(units, activation=self.activation,
-                                               name=f"dense_{i}")
-                         for i, units in enumerate(self.units)]
-    super().build(input_shape)
-
-  def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    x = inputs
-    for layer in self.dense_layers:
-      x = layer(x)
-    return x
-
-  def get_config(self) -> Dict[str, Any]:
-    config = super().get_config()
-    config.update({
-        "units": list(self.units),
-        "activation": tf.keras.activations.serialize(self.activation),
-    })
-    return config
+from dcrnn_tf.layers.mlp import MLP
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")

@@ -5,10 +5,12 @@ from typing import Any, Dict, Sequence, Union
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
+from dcrnn_tf.layers.mlp import MLP
+
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
 class Tower(tf.keras.layers.Layer):
-  """An MLP over a task's state ending in one sigmoid unit: a probability per row.
+  """An `MLP` over a task's state ending in one sigmoid unit: a probability per row.
 
   Example:
 
@@ -48,22 +50,15 @@ class Tower(tf.keras.layers.Layer):
     self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
 
   def build(self, input_shape):
-    self.hidden_layers = []
-    for i, units in enumerate(self.hidden_units):
-      self.hidden_layers.append(tf.keras.layers.Dense(
-          units, activation=self.activation, kernel_regularizer=self.kernel_regularizer,
-          name=f"hidden_{i}"))
-      if self.dropout:
-        self.hidden_layers.append(tf.keras.layers.Dropout(self.dropout, name=f"dropout_{i}"))
+    self.hidden = MLP(self.hidden_units, activation=self.activation, dropout=self.dropout,
+                      kernel_regularizer=self.kernel_regularizer, name="hidden")
     self.logit = tf.keras.layers.Dense(1, kernel_regularizer=self.kernel_regularizer,
                                        name="logit")
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor, training=None) -> tf.Tensor:
-    x = inputs
-    for layer in self.hidden_layers:
-      x = layer(x, training=training)
-    return tf.squeeze(tf.sigmoid(tf.cast(self.logit(x), tf.float32)), axis=-1)
+    logit = self.logit(self.hidden(inputs, training=training))
+    return tf.squeeze(tf.sigmoid(tf.cast(logit, tf.float32)), axis=-1)
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

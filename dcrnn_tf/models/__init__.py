@@ -1,10 +1,8 @@
 """Multi-task models and the registry that maps `--model` names to them."""
 
-import dataclasses
 from typing import Any, Dict, Type
 
-from dcrnn_tf.data.pipeline import dummy_features
-from dcrnn_tf.features import FeatureConfig, Task
+from dcrnn_tf.features import FeatureConfig
 from dcrnn_tf.models.base import MultiTaskModel
 from dcrnn_tf.models.dcn import DCN
 from dcrnn_tf.models.dcrnn import DCRNN
@@ -32,44 +30,7 @@ def build_model(name: str, feature_config: FeatureConfig, **options: Any) -> Mul
   return MODELS[name](feature_config, **options)
 
 
-def trainable_parameters(name: str, feature_config: FeatureConfig, **options: Any) -> int:
-  """The number of trainable parameters of model `name` built for `feature_config`."""
-  model = build_model(name, feature_config, **options)
-  model(dummy_features(feature_config))
-  return sum(int(w.shape.num_elements()) for w in model.trainable_weights)
-
-
-def parameters_per_added_task(name: str, feature_config: FeatureConfig,
-                              **options: Any) -> int:
-  """How many trainable parameters one more task adds to model `name`.
-
-  Compares the model built for `feature_config` with the model built for the same
-  config plus one independent task (no `depends_on`, no funnel).
-
-  Example:
-
-  ```python
-  config, _ = dcrnn_tf.data.synthetic.example_batch()
-  added = parameters_per_added_task("mmoe", config)     # one gate and one tower
-  assert added == 4 * 144 + 4 + (64 * 64 + 64) + (64 * 32 + 32) + (32 + 1)
-  ```
-  """
-  used = set(feature_config.columns + feature_config.ignore + feature_config.output_names)
-  task = "added_task"
-  while task in used or f"{task}_label" in used:
-    task += "_"
-  csv = feature_config.csv
-  if csv.columns is not None:
-    csv = dataclasses.replace(csv, columns=csv.columns + (f"{task}_label",))
-  extended = dataclasses.replace(feature_config,
-                                 labels=feature_config.labels + (f"{task}_label",),
-                                 tasks=feature_config.tasks + (Task(task, f"{task}_label"),),
-                                 csv=csv)
-  return (trainable_parameters(name, extended, **options)
-          - trainable_parameters(name, feature_config, **options))
-
-
 __all__ = [
     "DCN", "DCRNN", "ESMM", "MMoE", "MODELS", "MultiTaskModel", "PLE", "SharedBottom",
-    "SingleTask", "build_model", "parameters_per_added_task", "trainable_parameters",
+    "SingleTask", "build_model",
 ]

@@ -9,6 +9,11 @@ from dcrnn_tf.features import FeatureConfig
 from dcrnn_tf.layers import FeatureEncoder, Tower
 
 
+def flatten_fields(embeddings: tf.Tensor) -> tf.Tensor:
+  """The field embeddings `[batch, fields, dim]` side by side: `[batch, fields * dim]`."""
+  return tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+
+
 class MultiTaskModel(tf.keras.Model):
   """Base of every multi-task model of the package.
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from dcrnn_tf.layers import MLP
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -66,7 +66,7 @@ class DCN(MultiTaskModel):
     self.deep = {name: MLP(self.deep_units, name=f"deep_{name}") for name in self.task_names}
 
   def task_states(self, embeddings, training=None):
-    x0 = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+    x0 = flatten_fields(embeddings)
     states = {}
     for name in self.task_names:
       x = x0

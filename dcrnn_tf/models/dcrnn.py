@@ -6,7 +6,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.layers import MLP, PartialSharing
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -115,14 +115,14 @@ class DCRNN(MultiTaskModel):
     field embeddings themselves (`"fields"`)."""
     if self.cross_axis == "fields":
       return embeddings
-    flat = _flatten(embeddings)
+    flat = flatten_fields(embeddings)
     return flat if self.x0_projection is None else self.x0_projection(flat)
 
   def task_states(self, embeddings, training=None):
     cross_input = self.cross_input(embeddings)
     states = self.partial_sharing(cross_input, training=training)
     extra = ([cross_input] if self.x0_skip else []) + (
-        [self.parallel(_flatten(embeddings))] if self.parallel is not None else [])
+        [self.parallel(flatten_fields(embeddings))] if self.parallel is not None else [])
     if not extra:
       return states
     return {task: tf.concat([state] + extra, axis=-1) for task, state in states.items()}
@@ -144,7 +144,3 @@ class DCRNN(MultiTaskModel):
         "parallel_units": list(self.parallel_units),
     })
     return config
-
-
-def _flatten(embeddings: tf.Tensor) -> tf.Tensor:
-  return tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])

@@ -6,7 +6,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.layers import CGC
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -54,7 +54,7 @@ class MMoE(MultiTaskModel):
 
   def task_states(self, embeddings, training=None):
     states = self.experts(
-        tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]]))
+        flatten_fields(embeddings))
     return dict(zip(self.task_names, states))
 
   def get_config(self) -> Dict[str, Any]:

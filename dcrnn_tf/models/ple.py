@@ -6,7 +6,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.layers import CGC
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -66,7 +66,7 @@ class PLE(MultiTaskModel):
         for level in range(self.num_levels)]
 
   def task_states(self, embeddings, training=None):
-    states = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+    states = flatten_fields(embeddings)
     for level in self.extraction_levels:
       states = level(states)
     return dict(zip(self.task_names, states))

@@ -6,7 +6,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.layers import MLP
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -47,7 +47,7 @@ class SharedBottom(MultiTaskModel):
     self.bottom = MLP(self.bottom_units, name="bottom")
 
   def task_states(self, embeddings, training=None):
-    state = self.bottom(tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]]))
+    state = self.bottom(flatten_fields(embeddings))
     return {name: state for name in self.task_names}
 
   def get_config(self) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.layers import MLP
-from dcrnn_tf.models.base import MultiTaskModel
+from dcrnn_tf.models.base import MultiTaskModel, flatten_fields
 
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
@@ -53,7 +53,7 @@ class SingleTask(MultiTaskModel):
                      for name in self.task_names}
 
   def task_states(self, embeddings, training=None):
-    flat = tf.reshape(embeddings, [-1, embeddings.shape[1] * embeddings.shape[2]])
+    flat = flatten_fields(embeddings)
     return {name: self.networks[name](flat) for name in self.task_names}
 
   def get_config(self) -> Dict[str, Any]:
