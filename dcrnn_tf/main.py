@@ -24,7 +24,9 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
+from dcrnn_tf import loss_weighting
 from dcrnn_tf import model_flags
+from dcrnn_tf import models
 from dcrnn_tf import trainer
 from dcrnn_tf import training
 from dcrnn_tf.data import in_memory
@@ -96,6 +98,7 @@ MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
 DATA_REPORT = "data_report.json"
+TENSORBOARD = "tensorboard"
 DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
                      "feature_config": FEATURE_CONFIG}
 
@@ -228,25 +231,53 @@ def prepared_feature_config(data: Data) -> FeatureConfig:
 
 
 def run_config() -> Dict[str, Any]:
-  """The model's name and options; a `--model_dir` keeps the ones it was trained with."""
+  """The model's name, options and loss weighting; a `--model_dir` keeps the ones it was
+  trained with (a directory from before `--loss_weighting` was trained with `fixed`)."""
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
-  wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
-  if FLAGS.mode != "train":
-    if not os.path.exists(path):
-      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
+  wanted = {"model": FLAGS.model, "options": model_flags.model_options(),
+            "loss_weighting": FLAGS.loss_weighting}
+  stored = None
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
-      stored = json.load(f)
+      stored = {"loss_weighting": loss_weighting.FIXED, **json.load(f)}
+  if FLAGS.mode != "train":
+    if stored is None:
+      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
+    return stored
+  if stored is not None:
     if stored != json.loads(json.dumps(wanted)):
       raise app.UsageError(
           f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
-          "Use the same model flags to resume, or a new --model_dir.")
+          "Use the same model flags to resume (and the same --loss_weighting), or a new "
+          "--model_dir.")
   else:
     with open(path, "w", encoding="utf-8") as f:
       json.dump(wanted, f, indent=2)
   return wanted
+
+
+def check_training_flags() -> None:
+  """Refuses training flags that cannot work with the model flags, before any data is
+  read: GradNorm on a model whose tasks share no layer, and an early-stopping monitor
+  that training does not report."""
+  if FLAGS.mode != "train":
+    return
+  if (FLAGS.loss_weighting == loss_weighting.GRADNORM
+      and not models.shares_a_layer(FLAGS.model, **model_flags.model_options())):
+    raise app.UsageError(
+        f"--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
+        f"encoder, and --model={FLAGS.model} has none with these flags; use "
+        "--loss_weighting=uncertainty or fixed.")
+  if FLAGS.early_stopping_patience:
+    prepared = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+    config = FeatureConfig.load(prepared if os.path.exists(prepared)
+                                else data_path("feature_config"))
+    figures = ["loss"] + [f"{name}_{kind}" for name in config.output_names
+                          for kind in ("loss", "auc")]
+    known = [prefix + figure for prefix in ("val_", "") for figure in figures]
+    if FLAGS.early_stopping_monitor not in known:
+      raise app.UsageError(f"--early_stopping_monitor={FLAGS.early_stopping_monitor} is "
+                           f"not a figure that training reports; use one of {known}.")
 
 
 def training_input(data: Data, feature_config: FeatureConfig) -> distribute.TrainingInput:
@@ -283,9 +314,20 @@ def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   return output
 
 
+def tensorboard_dir() -> str:
+  """`--tensorboard_dir` (default `<model_dir>/tensorboard`; empty: none), in train
+  mode."""
+  if FLAGS.mode != "train":
+    return ""
+  if FLAGS.tensorboard_dir is None:
+    return os.path.join(FLAGS.model_dir, TENSORBOARD)
+  return FLAGS.tensorboard_dir
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  check_training_flags()
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -304,7 +346,12 @@ def main(argv):
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-                        steps_per_execution=FLAGS.steps_per_execution)
+                        steps_per_execution=FLAGS.steps_per_execution,
+                        loss_weighting=config["loss_weighting"],
+                        gradnorm_alpha=FLAGS.gradnorm_alpha,
+                        early_stopping_patience=FLAGS.early_stopping_patience,
+                        early_stopping_monitor=FLAGS.early_stopping_monitor,
+                        tensorboard_dir=tensorboard_dir())
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
@@ -312,6 +359,7 @@ def main(argv):
     run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,
             validation_steps=-(-data.reports["validation"].valid_rows // FLAGS.batch_size),
             verbose=FLAGS.verbose)
+  run.restore_best()  # With early stopping, everything below uses the best epoch.
   if not distribute.is_chief(strategy):  # Only the chief evaluates, exports and predicts;
     distribute.barrier(strategy)  # the other workers stay up until it is done.
     return

@@ -5,6 +5,7 @@ from typing import Dict, Mapping
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
+from dcrnn_tf import loss_weighting as weighting
 from dcrnn_tf.features import FeatureConfig
 
 MASKED = -1.0  # Target of a row that an output is not scored on.
@@ -129,7 +130,8 @@ class MaskedAUC(tf.keras.metrics.AUC):
 
 
 def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
-                  learning_rate: float = 1e-3, steps_per_execution: int = 1) -> None:
+                  learning_rate: float = 1e-3, steps_per_execution: int = 1,
+                  loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5) -> None:
   """Compiles `model` with Adam, the masked loss on every output and AUC metrics.
 
   A model whose `entire_space` attribute is false trains funnel stages on their own
@@ -142,11 +144,18 @@ def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
     steps_per_execution: Training steps run by each call of the compiled step function.
       Above 1, Keras calls per-batch callbacks (`on_train_batch_begin` and `_end`) only
       once per that many steps, with the logs of the last one.
+    loss_weighting: `fixed` (the weights of `loss_weights`), `uncertainty` or
+      `gradnorm` (see `dcrnn_tf.loss_weighting`; attached as `model.loss_weighting`,
+      which a `MultiTaskModel`'s `train_step` minimizes).
+    gradnorm_alpha: GradNorm's `alpha`.
   """
   outputs = feature_config.output_names
+  weights = loss_weights(feature_config, getattr(model, "entire_space", True))
   model.compile(
       optimizer=tf.keras.optimizers.Adam(learning_rate),
       loss={name: MaskedBinaryCrossentropy() for name in outputs},
-      loss_weights=loss_weights(feature_config, getattr(model, "entire_space", True)),
+      loss_weights=weights,
       metrics={name: [MaskedAUC(name="auc")] for name in outputs},
       steps_per_execution=steps_per_execution)
+  if loss_weighting != weighting.FIXED:
+    model.loss_weighting = weighting.make(loss_weighting, weights, gradnorm_alpha)

@@ -4,7 +4,7 @@ import dataclasses
 from typing import Any, Dict, Type
 
 from dcrnn_tf.data.pipeline import dummy_features
-from dcrnn_tf.features import FeatureConfig, Task
+from dcrnn_tf.features import Feature, FeatureConfig, Task
 from dcrnn_tf.models.base import MultiTaskModel
 from dcrnn_tf.models.dcn import DCN
 from dcrnn_tf.models.dcrnn import DCRNN
@@ -39,6 +39,18 @@ def trainable_parameters(name: str, feature_config: FeatureConfig, **options: An
   return sum(int(w.shape.num_elements()) for w in model.trainable_weights)
 
 
+def shares_a_layer(name: str, **options: Any) -> bool:
+  """Whether the tasks of model `name` share a layer after the `FeatureEncoder` (what
+  GradNorm needs, `MultiTaskModel.last_shared_weights`): checked on a model built for
+  a two-stage funnel on one numeric feature."""
+  config = FeatureConfig(features=(Feature("x", "numeric", mean=0.0, std=1.0),),
+                         labels=("a", "b"),
+                         tasks=(Task("a", "a"), Task("b", "b", depends_on="a", funnel_output="ab")))
+  model = build_model(name, config, **options)
+  model(dummy_features(config))
+  return bool(model.last_shared_weights())
+
+
 def parameters_per_added_task(name: str, feature_config: FeatureConfig,
                               **options: Any) -> int:
   """How many trainable parameters one more task adds to model `name`.
@@ -70,5 +82,6 @@ def parameters_per_added_task(name: str, feature_config: FeatureConfig,
 
 __all__ = [
     "DCN", "DCRNN", "ESMM", "MMoE", "MODELS", "MultiTaskModel", "PLE", "SharedBottom",
-    "SingleTask", "build_model", "parameters_per_added_task", "trainable_parameters",
+    "SingleTask", "build_model", "parameters_per_added_task", "shares_a_layer",
+    "trainable_parameters",
 ]

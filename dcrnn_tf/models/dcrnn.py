@@ -118,6 +118,12 @@ class DCRNN(MultiTaskModel):
       return states
     return {task: tf.concat([state] + extra, axis=-1) for task, state in states.items()}
 
+  def last_shared_weights(self):
+    """The shared cross (its cross weights and cell), or without one the x0 projection."""
+    if self.partial_sharing.shared_cross is not None:
+      return list(self.partial_sharing.shared_cross.trainable_weights)
+    return list(self.x0_projection.trainable_weights) if self.x0_projection else []
+
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
     config.update({
