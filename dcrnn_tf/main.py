@@ -4,8 +4,8 @@ r"""Trains, evaluates, exports and applies a multi-task model.
 
 `--mode=train` (default) prepares the feature config from the training data (first
 run), trains (resuming from the latest checkpoint in `--model_dir`), evaluates and
-exports; `prepare` only prepares; `evaluate`, `export` and `predict` work on a trained
-`--model_dir`.
+exports; `prepare` only prepares; `evaluate`, `export`, `predict` and `inspect` work on
+a trained `--model_dir`.
 """
 
 import json
@@ -24,6 +24,7 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
+from dcrnn_tf import inspection
 from dcrnn_tf import loss_weighting
 from dcrnn_tf import model_flags
 from dcrnn_tf import models
@@ -38,12 +39,17 @@ from dcrnn_tf.features import FeatureConfig
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("mode", "train", ["train", "prepare", "evaluate", "export", "predict"],
+flags.DEFINE_enum("mode", "train",
+                  ["train", "prepare", "evaluate", "export", "predict", "inspect"],
                   "train: prepare the feature config (first run), train (resuming from "
                   "--model_dir), evaluate and export; prepare: learn vocabularies and "
                   "statistics from the training data into --model_dir; evaluate: write "
                   "eval_metrics.json; export: write a SavedModel; predict: write the "
-                  "probabilities for --predict_path to --predict_output.")
+                  "probabilities for --predict_path to --predict_output; inspect: write "
+                  "inspect.json and plots of the gates, experts and states on "
+                  "--inspect_rows validation rows.")
+flags.DEFINE_integer("inspect_rows", 4096,
+                     "--mode=inspect: the first this many validation rows.", lower_bound=1)
 flags.DEFINE_string("model_dir", "runs/dcrnn", "Checkpoints, configs, logs and metrics.")
 flags.DEFINE_string("export_dir", "export/dcrnn",
                     "Parent of the exported SavedModel versions (<export_dir>/<version>/).")
@@ -314,6 +320,16 @@ def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   return output
 
 
+def inspect(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Any]:
+  """Writes `<model_dir>/inspect.json` and its plots (`dcrnn_tf.inspection`)."""
+  features, _ = next(iter(data.dataset("validation", feature_config).unbatch().take(
+      FLAGS.inspect_rows).batch(FLAGS.inspect_rows)))
+  result = inspection.write(model, features, FLAGS.model_dir)
+  logging.info("Inspected %s on %d validation rows: wrote %s and its plots.", result["model"],
+               result["rows"], os.path.join(FLAGS.model_dir, inspection.INSPECT))
+  return result
+
+
 def tensorboard_dir() -> str:
   """`--tensorboard_dir` (default `<model_dir>/tensorboard`; empty: none), in train
   mode."""
@@ -375,6 +391,8 @@ def main(argv):
     logging.info("Exported SavedModel to %s", path)
   if FLAGS.mode == "predict":
     predict(model, data, feature_config)
+  if FLAGS.mode == "inspect":
+    inspect(model, data, feature_config)
   distribute.barrier(strategy)
 
 

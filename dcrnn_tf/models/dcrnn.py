@@ -111,7 +111,12 @@ class DCRNN(MultiTaskModel):
 
   def task_states(self, embeddings, training=None):
     cross_input = self.cross_input(embeddings)
-    states = self.partial_sharing(cross_input, training=training)
+    return self.tower_inputs(self.partial_sharing(cross_input, training=training),
+                             cross_input, embeddings)
+
+  def tower_inputs(self, states, cross_input: tf.Tensor, embeddings: tf.Tensor):
+    """What each tower reads: the task's block state and, if set, `x0` and the
+    parallel MLP's output."""
     extra = ([cross_input] if self.x0_skip else []) + (
         [self.parallel(_flatten(embeddings))] if self.parallel is not None else [])
     if not extra:
