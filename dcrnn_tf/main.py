@@ -262,19 +262,20 @@ def run_config() -> Dict[str, Any]:
   return wanted
 
 
-def check_training_flags() -> None:
-  """Refuses training flags that cannot work with the model flags, before any data is
-  read: GradNorm on a model whose tasks share no layer, and an early-stopping monitor
-  that training does not report."""
-  if FLAGS.mode != "train":
-    return
-  if (FLAGS.loss_weighting == loss_weighting.GRADNORM
+def check_loss_weighting() -> None:
+  """Refuses GradNorm on a model whose tasks share no layer (before any data is read)."""
+  if (FLAGS.mode == "train" and FLAGS.loss_weighting == loss_weighting.GRADNORM
       and not models.shares_a_layer(FLAGS.model, **model_flags.model_options())):
     raise app.UsageError(
         f"--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
         f"encoder, and --model={FLAGS.model} has none with these flags; use "
         "--loss_weighting=uncertainty or fixed.")
-  if FLAGS.early_stopping_patience:
+
+
+def check_early_stopping_monitor() -> None:
+  """Refuses an early-stopping monitor that training does not report, from the feature
+  config's outputs (before any data rows are read)."""
+  if FLAGS.mode == "train" and FLAGS.early_stopping_patience:
     prepared = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
     config = FeatureConfig.load(prepared if os.path.exists(prepared)
                                 else data_path("feature_config"))
@@ -343,7 +344,7 @@ def tensorboard_dir() -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  check_training_flags()
+  check_loss_weighting()
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -353,6 +354,7 @@ def main(argv):
       raise app.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+  check_early_stopping_monitor()
   data = Data()
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
     feature_config = prepared_feature_config(data)

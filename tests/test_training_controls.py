@@ -218,3 +218,49 @@ def test_models_name_their_last_shared_layer(config):
       dcrnn.partial_sharing.shared_cross.trainable_weights)
   with pytest.raises(ValueError, match="Unknown loss weighting 'equal'"):
     loss_weighting.make("equal", {"ctr": 1.0})
+
+
+def run_main(workdir, *flags):
+  # pylint: disable-next=import-outside-toplevel
+  from test_main import run_main as run
+  return run(workdir, *flags, check=False)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--loss_weighting=equal"], "flag --loss_weighting=equal: value should be one of"),
+    (["--model=single_task", "--loss_weighting=gradnorm"],
+     "--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
+     "encoder, and --model=single_task has none"),
+    (["--early_stopping_patience=-1"], "--early_stopping_patience must be >= 0 (0: off)."),
+    (["--gradnorm_alpha=-0.5"], "--gradnorm_alpha must be >= 0."),
+])
+def test_bad_training_flags_fail_before_any_data_is_read(tmp_path, flags, message):
+  result = run_main(tmp_path, *flags)
+  assert result.returncode != 0 and message in result.stderr
+  assert not (tmp_path / "data").exists()
+
+
+def test_main_with_early_stopping_uncertainty_tensorboard_and_inspect(tmp_path):
+  result = run_main(tmp_path, "--epochs=2", "--early_stopping_patience=1",
+                    "--early_stopping_monitor=val_ctcvr_auc", "--loss_weighting=uncertainty",
+                    "--cell=gru")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Restored the weights of epoch" in result.stderr
+  written = json.loads((tmp_path / "model" / trainer.LOSS_WEIGHTS).read_text())
+  assert written["loss_weighting"] == "uncertainty"
+  assert [e["epoch"] for e in written["epochs"]] == [0, 1]
+  assert sorted(written["epochs"][1]["weights"]) == ["ctcvr", "ctr"]
+  assert written["epochs"][1]["weights"] != {"ctcvr": 1.0, "ctr": 1.0}
+  train = event_tags(tmp_path / "model" / "tensorboard" / "train")
+  assert "log_variances/ctr" in train and "epoch_ctcvr_auc" in train
+  config = json.loads((tmp_path / "model" / "model_config.json").read_text())
+  assert config["loss_weighting"] == "uncertainty"
+  bad = run_main(tmp_path, "--epochs=2", "--early_stopping_patience=1",
+                 "--early_stopping_monitor=val_ctr_accuracy")
+  assert bad.returncode != 0 and ("--early_stopping_monitor=val_ctr_accuracy is not a "
+                                  "figure that training reports") in bad.stderr
+  result = run_main(tmp_path, "--mode=inspect", "--inspect_rows=200", "--cell=gru")
+  assert result.returncode == 0, result.stderr[-3000:]
+  inspected = json.loads((tmp_path / "model" / "inspect.json").read_text())
+  assert inspected["rows"] == 200 and len(inspected["dcrnn"]["gate_openness"]["shared"]) == 2
+  assert (tmp_path / "model" / "inspect_dcrnn.png").exists()
