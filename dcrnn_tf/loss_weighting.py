@@ -21,7 +21,9 @@ keeps its mask (each output's loss is its compiled `MaskedBinaryCrossentropy`).
 
 Under a distribution strategy each replica's losses are means over its part of the
 batch, as Keras computes them; GradNorm's gradient norms and loss ratios are those of
-the whole batch (summed over the replicas).
+the whole batch (summed over the replicas). `dcrnn_tf.trainer` allows GradNorm only
+under the default strategy: under a mirrored one its all-reduce has been seen to meet
+another collective of Keras' step on the other replica (a shape mismatch).
 """
 
 import math
@@ -163,15 +165,17 @@ class GradNormWeighting(LossWeighting):
       raise ValueError(f"GradNorm needs a layer that the tasks share; {model.name} has none.")
     context = tf.distribute.get_replica_context()
     replicas = context.num_replicas_in_sync
-    norms = []
-    for name in self.outputs:
-      task_gradients = context.all_reduce(
-          tf.distribute.ReduceOp.SUM,
-          [g / replicas for g in tape.gradient(losses[name], shared)])
-      norms.append(tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in task_gradients])))
-    norms = tf.stack(norms)
-    batch_losses = context.all_reduce(
-        tf.distribute.ReduceOp.SUM, tf.stack([losses[name] for name in self.outputs]) / replicas)
+    # Each output's gradient at the shared weights and its loss, summed over the replicas
+    # in one all-reduce (one collective of one shape on every replica).
+    parts = [tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(losses[name], shared)], 0)
+             for name in self.outputs]
+    batch_losses = tf.stack([losses[name] for name in self.outputs])
+    summed = context.all_reduce(tf.distribute.ReduceOp.SUM,
+                                tf.concat(parts + [batch_losses], 0) / replicas)
+    size = int(parts[0].shape[0])
+    norms = tf.stack([tf.norm(summed[k * size:(k + 1) * size])
+                      for k in range(len(self.outputs))])
+    batch_losses = summed[len(self.outputs) * size:]
     initial = tf.where(self.initial_losses > 0, self.initial_losses, batch_losses)
     self.initial_losses.assign(initial)
     ratios = batch_losses / tf.maximum(initial, 1e-12)

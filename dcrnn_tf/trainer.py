@@ -88,6 +88,14 @@ flags.register_multi_flags_validator(
     "--early_stopping_patience needs validation after each epoch, which "
     "--strategy=parameter_server does not run.")
 
+flags.register_multi_flags_validator(
+    ["loss_weighting", "strategy"],
+    lambda values: not (values["loss_weighting"] == weighting.GRADNORM
+                        and values["strategy"] != distribute.DEFAULT),
+    "--loss_weighting=gradnorm runs only under --strategy=default (its per-replica "
+    "all-reduce of the task gradients does not line up with Keras' under a mirrored "
+    "strategy yet); use --loss_weighting=uncertainty there.")
+
 CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINTS = "best"  # Under CHECKPOINTS.
 TRAINING_LOG = "training_log.csv"

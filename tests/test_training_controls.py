@@ -4,6 +4,8 @@ weights file, and the learned loss weightings (uncertainty, GradNorm)."""
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -233,6 +235,8 @@ def run_main(workdir, *flags):
      "encoder, and --model=single_task has none"),
     (["--early_stopping_patience=-1"], "--early_stopping_patience must be >= 0 (0: off)."),
     (["--gradnorm_alpha=-0.5"], "--gradnorm_alpha must be >= 0."),
+    (["--loss_weighting=gradnorm", "--strategy=mirrored"],
+     "--loss_weighting=gradnorm runs only under --strategy=default"),
 ])
 def test_bad_training_flags_fail_before_any_data_is_read(tmp_path, flags, message):
   result = run_main(tmp_path, *flags)
@@ -264,3 +268,45 @@ def test_main_with_early_stopping_uncertainty_tensorboard_and_inspect(tmp_path):
   inspected = json.loads((tmp_path / "model" / "inspect.json").read_text())
   assert inspected["rows"] == 200 and len(inspected["dcrnn"]["gate_openness"]["shared"]) == 2
   assert (tmp_path / "model" / "inspect_dcrnn.png").exists()
+
+
+MIRRORED_SCRIPT = """
+import sys
+import dcrnn_tf
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[2])
+from test_training_controls import two_tasks_config
+from dcrnn_tf import distribute, trainer
+config = two_tasks_config()
+rng = np.random.default_rng(0)
+items = rng.integers(0, 20, 512)
+data = tf.data.Dataset.from_tensor_slices(({"item": items.astype(str).astype(object)}, {
+    "easy": (items < 10).astype(np.float32),
+    "noise": rng.integers(0, 2, items.size).astype(np.float32)}))
+for name, strategy in [("default", tf.distribute.get_strategy()),
+                       ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))]:
+  tf.keras.utils.set_random_seed(3)
+  run = trainer.Trainer("shared_bottom", {"bottom_units": [8], "tower_units": [4]}, config,
+                        f"{sys.argv[1]}/{name}", learning_rate=0.01, strategy=strategy,
+                        loss_weighting="uncertainty")
+  run.fit(distribute.TrainingInput(lambda seed: data.batch(64), seed=1, files=1, rows=512,
+                                   batch_size=64), epochs=1, verbose=0)
+  print(name, run.strategy.num_replicas_in_sync,
+        *run.loss_weights_report()["weights"].values())
+"""
+
+
+def test_uncertainty_weighting_learns_the_same_weights_on_two_mirrored_replicas(tmp_path):
+  script = tmp_path / "mirrored.py"
+  script.write_text(MIRRORED_SCRIPT)
+  result = subprocess.run([sys.executable, str(script), str(tmp_path),
+                           os.path.dirname(__file__)], capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = [line.split() for line in result.stdout.splitlines()]
+  assert [(line[0], line[1]) for line in lines] == [("default", "1"), ("mirrored", "2")]
+  default, mirrored = (np.array(line[2:], float) for line in lines)
+  assert not np.allclose(default, 1.0)
+  np.testing.assert_allclose(mirrored, default, rtol=1e-5)
