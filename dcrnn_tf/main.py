@@ -4,8 +4,8 @@ r"""Trains, evaluates, exports and applies a multi-task model.
 
 `--mode=train` (default) prepares the feature config from the training data (first
 run), trains (resuming from the latest checkpoint in `--model_dir`), evaluates and
-exports; `prepare` only prepares; `evaluate`, `export` and `predict` work on a trained
-`--model_dir`.
+exports; `prepare` only prepares; `evaluate`, `export`, `predict` and `inspect` work on
+a trained `--model_dir`.
 """
 
 import json
@@ -24,7 +24,10 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
+from dcrnn_tf import inspection
+from dcrnn_tf import loss_weighting
 from dcrnn_tf import model_flags
+from dcrnn_tf import models
 from dcrnn_tf import trainer
 from dcrnn_tf import training
 from dcrnn_tf.data import in_memory
@@ -36,12 +39,17 @@ from dcrnn_tf.features import FeatureConfig
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_enum("mode", "train", ["train", "prepare", "evaluate", "export", "predict"],
+flags.DEFINE_enum("mode", "train",
+                  ["train", "prepare", "evaluate", "export", "predict", "inspect"],
                   "train: prepare the feature config (first run), train (resuming from "
                   "--model_dir), evaluate and export; prepare: learn vocabularies and "
                   "statistics from the training data into --model_dir; evaluate: write "
                   "eval_metrics.json; export: write a SavedModel; predict: write the "
-                  "probabilities for --predict_path to --predict_output.")
+                  "probabilities for --predict_path to --predict_output; inspect: write "
+                  "inspect.json and plots of the gates, experts and states on "
+                  "--inspect_rows validation rows.")
+flags.DEFINE_integer("inspect_rows", 4096,
+                     "--mode=inspect: the first this many validation rows.", lower_bound=1)
 flags.DEFINE_string("model_dir", "runs/dcrnn", "Checkpoints, configs, logs and metrics.")
 flags.DEFINE_string("export_dir", "export/dcrnn",
                     "Parent of the exported SavedModel versions (<export_dir>/<version>/).")
@@ -96,6 +104,7 @@ MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
 DATA_REPORT = "data_report.json"
+TENSORBOARD = "tensorboard"
 DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
                      "feature_config": FEATURE_CONFIG}
 
@@ -228,25 +237,54 @@ def prepared_feature_config(data: Data) -> FeatureConfig:
 
 
 def run_config() -> Dict[str, Any]:
-  """The model's name and options; a `--model_dir` keeps the ones it was trained with."""
+  """The model's name, options and loss weighting; a `--model_dir` keeps the ones it was
+  trained with (a directory from before `--loss_weighting` was trained with `fixed`)."""
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
-  wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
-  if FLAGS.mode != "train":
-    if not os.path.exists(path):
-      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
+  wanted = {"model": FLAGS.model, "options": model_flags.model_options(),
+            "loss_weighting": FLAGS.loss_weighting}
+  stored = None
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
-      stored = json.load(f)
+      stored = {"loss_weighting": loss_weighting.FIXED, **json.load(f)}
+  if FLAGS.mode != "train":
+    if stored is None:
+      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
+    return stored
+  if stored is not None:
     if stored != json.loads(json.dumps(wanted)):
       raise app.UsageError(
           f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
-          "Use the same model flags to resume, or a new --model_dir.")
+          "Use the same model flags to resume (and the same --loss_weighting), or a new "
+          "--model_dir.")
   else:
     with open(path, "w", encoding="utf-8") as f:
       json.dump(wanted, f, indent=2)
   return wanted
+
+
+def check_loss_weighting() -> None:
+  """Refuses GradNorm on a model whose tasks share no layer (before any data is read)."""
+  if (FLAGS.mode == "train" and FLAGS.loss_weighting == loss_weighting.GRADNORM
+      and not models.shares_a_layer(FLAGS.model, **model_flags.model_options())):
+    raise app.UsageError(
+        f"--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
+        f"encoder, and --model={FLAGS.model} has none with these flags; use "
+        "--loss_weighting=uncertainty or fixed.")
+
+
+def check_early_stopping_monitor() -> None:
+  """Refuses an early-stopping monitor that training does not report, from the feature
+  config's outputs (before any data rows are read)."""
+  if FLAGS.mode == "train" and FLAGS.early_stopping_patience:
+    prepared = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+    config = FeatureConfig.load(prepared if os.path.exists(prepared)
+                                else data_path("feature_config"))
+    figures = ["loss"] + [f"{name}_{kind}" for name in config.output_names
+                          for kind in ("loss", "auc")]
+    known = [prefix + figure for prefix in ("val_", "") for figure in figures]
+    if FLAGS.early_stopping_monitor not in known:
+      raise app.UsageError(f"--early_stopping_monitor={FLAGS.early_stopping_monitor} is "
+                           f"not a figure that training reports; use one of {known}.")
 
 
 def training_input(data: Data, feature_config: FeatureConfig) -> distribute.TrainingInput:
@@ -283,9 +321,30 @@ def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   return output
 
 
+def inspect(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Any]:
+  """Writes `<model_dir>/inspect.json` and its plots (`dcrnn_tf.inspection`)."""
+  features, _ = next(iter(data.dataset("validation", feature_config).unbatch().take(
+      FLAGS.inspect_rows).batch(FLAGS.inspect_rows)))
+  result = inspection.write(model, features, FLAGS.model_dir)
+  logging.info("Inspected %s on %d validation rows: wrote %s and its plots.", result["model"],
+               result["rows"], os.path.join(FLAGS.model_dir, inspection.INSPECT))
+  return result
+
+
+def tensorboard_dir() -> str:
+  """`--tensorboard_dir` (default `<model_dir>/tensorboard`; empty: none), in train
+  mode."""
+  if FLAGS.mode != "train":
+    return ""
+  if FLAGS.tensorboard_dir is None:
+    return os.path.join(FLAGS.model_dir, TENSORBOARD)
+  return FLAGS.tensorboard_dir
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  check_loss_weighting()
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -295,6 +354,7 @@ def main(argv):
       raise app.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+  check_early_stopping_monitor()
   data = Data()
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
     feature_config = prepared_feature_config(data)
@@ -304,7 +364,12 @@ def main(argv):
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-                        steps_per_execution=FLAGS.steps_per_execution)
+                        steps_per_execution=FLAGS.steps_per_execution,
+                        loss_weighting=config["loss_weighting"],
+                        gradnorm_alpha=FLAGS.gradnorm_alpha,
+                        early_stopping_patience=FLAGS.early_stopping_patience,
+                        early_stopping_monitor=FLAGS.early_stopping_monitor,
+                        tensorboard_dir=tensorboard_dir())
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
@@ -312,6 +377,7 @@ def main(argv):
     run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,
             validation_steps=-(-data.reports["validation"].valid_rows // FLAGS.batch_size),
             verbose=FLAGS.verbose)
+  run.restore_best()  # With early stopping, everything below uses the best epoch.
   if not distribute.is_chief(strategy):  # Only the chief evaluates, exports and predicts;
     distribute.barrier(strategy)  # the other workers stay up until it is done.
     return
@@ -327,6 +393,8 @@ def main(argv):
     logging.info("Exported SavedModel to %s", path)
   if FLAGS.mode == "predict":
     predict(model, data, feature_config)
+  if FLAGS.mode == "inspect":
+    inspect(model, data, feature_config)
   distribute.barrier(strategy)
 
 

@@ -10,8 +10,17 @@ step: the data of each epoch comes in a fixed order (see
 
 A non-finite loss stops training with `NonFiniteLossError` before anything more is
 saved, so the last good checkpoint stays the latest.
+
+With early stopping (`early_stopping_patience`), the checkpoint also holds its state
+(`dcrnn_tf.early_stopping`) and every new best epoch's weights are saved apart
+(`<model_dir>/checkpoints/best/`); `restore_best` sets them on the model, which
+`dcrnn_tf.main` does before it evaluates, exports or predicts. After every epoch the loss
+weights (fixed or learned, `dcrnn_tf.loss_weighting`) are logged and written to
+`<model_dir>/loss_weights.json`, and, with a `tensorboard_dir`, the epoch's losses,
+AUCs, loss weights and learning rate are written as TensorBoard summaries.
 """
 
+import json
 import math
 import os
 import shutil
@@ -25,6 +34,8 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf import distribute
+from dcrnn_tf import early_stopping
+from dcrnn_tf import loss_weighting as weighting
 from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
@@ -46,8 +57,49 @@ flags.DEFINE_bool("deterministic", False,
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
                   "slower. Not with --strategy=parameter_server (asynchronous).")
 
+flags.DEFINE_integer("early_stopping_patience", 0,
+                     "Stop training after this many epochs without improvement of "
+                     "--early_stopping_monitor, and evaluate, export and predict with the "
+                     "best epoch's weights (0: off, train every epoch and use the last).")
+flags.DEFINE_string("early_stopping_monitor", early_stopping.DEFAULT_MONITOR,
+                    "The validation figure early stopping watches: val_loss (the weighted "
+                    "sum of the losses with the fixed weights), val_<output>_loss or "
+                    "val_<output>_auc (maximized); also the same without val_ (training).")
+flags.DEFINE_enum("loss_weighting", weighting.FIXED, list(weighting.WEIGHTINGS),
+                  "How the outputs' losses are weighted: fixed (the feature config's "
+                  "weights), uncertainty (learned log-variances, Kendall et al. 2018) or "
+                  "gradnorm (weights balancing the gradient norms at the last shared layer, "
+                  "Chen et al. 2018; not for models whose tasks share only the encoder: "
+                  "single_task, esmm, dcn).")
+flags.DEFINE_float("gradnorm_alpha", 1.5,
+                   "--loss_weighting=gradnorm: how strongly slower tasks are favoured (0: "
+                   "equal gradient norms).")
+flags.DEFINE_string("tensorboard_dir", None,
+                    "TensorBoard summaries of every epoch (losses and AUCs per output, loss "
+                    "weights, learning rate). Default: <model_dir>/tensorboard; empty: none.")
+flags.register_validator("early_stopping_patience", lambda value: value >= 0,
+                         "--early_stopping_patience must be >= 0 (0: off).")
+flags.register_validator("gradnorm_alpha", lambda value: value >= 0,
+                         "--gradnorm_alpha must be >= 0.")
+flags.register_multi_flags_validator(
+    ["early_stopping_patience", "strategy"],
+    lambda values: not (values["early_stopping_patience"]
+                        and values["strategy"] == distribute.PARAMETER_SERVER),
+    "--early_stopping_patience needs validation after each epoch, which "
+    "--strategy=parameter_server does not run.")
+
+flags.register_multi_flags_validator(
+    ["loss_weighting", "strategy"],
+    lambda values: not (values["loss_weighting"] == weighting.GRADNORM
+                        and values["strategy"] != distribute.DEFAULT),
+    "--loss_weighting=gradnorm runs only under --strategy=default (its per-replica "
+    "all-reduce of the task gradients does not line up with Keras' under a mirrored "
+    "strategy yet); use --loss_weighting=uncertainty there.")
+
 CHECKPOINTS = "checkpoints"
+BEST_CHECKPOINTS = "best"  # Under CHECKPOINTS.
 TRAINING_LOG = "training_log.csv"
+LOSS_WEIGHTS = "loss_weights.json"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -56,10 +108,12 @@ class NonFiniteLossError(RuntimeError):
 
 def build_model(model_name: str, model_options: Dict[str, Any],
                 feature_config: FeatureConfig, learning_rate: float,
-                steps_per_execution: int = 1) -> tf.keras.Model:
+                steps_per_execution: int = 1, loss_weighting: str = weighting.FIXED,
+                gradnorm_alpha: float = 1.5) -> tf.keras.Model:
   """A compiled model with its weights and optimizer state created."""
   model = models.build_model(model_name, feature_config, **model_options)
-  training.compile_model(model, feature_config, learning_rate, steps_per_execution)
+  training.compile_model(model, feature_config, learning_rate, steps_per_execution,
+                         loss_weighting=loss_weighting, gradnorm_alpha=gradnorm_alpha)
   model(pipeline.dummy_features(feature_config))
   model.optimizer.build(model.trainable_variables)
   return model
@@ -86,6 +140,13 @@ class Trainer:
       `training.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
       needs a callback after every step, and under a multi-worker mirrored strategy,
       where workers reading their own files run epochs of unknown length.
+    loss_weighting: `fixed`, `uncertainty` or `gradnorm` (`dcrnn_tf.loss_weighting`);
+      the learned weights are part of the model and its checkpoints.
+    gradnorm_alpha: GradNorm's `alpha`.
+    early_stopping_patience: Epochs without improvement of `early_stopping_monitor`
+      before `fit` stops (0: off).
+    early_stopping_monitor: The epoch-log key early stopping watches.
+    tensorboard_dir: Where the chief writes TensorBoard summaries (empty: nowhere).
 
   Raises:
     ValueError: If the latest checkpoint holds a `FeatureEncoder` of the former layout
@@ -95,7 +156,11 @@ class Trainer:
   def __init__(self, model_name: str, model_options: Dict[str, Any],
                feature_config: FeatureConfig, model_dir: str, learning_rate: float = 1e-3,
                keep_checkpoints: int = 3, strategy: Optional[tf.distribute.Strategy] = None,
-               checkpoint_every_steps: int = 0, steps_per_execution: int = 1):
+               checkpoint_every_steps: int = 0, steps_per_execution: int = 1,
+               loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5,
+               early_stopping_patience: int = 0,
+               early_stopping_monitor: str = early_stopping.DEFAULT_MONITOR,
+               tensorboard_dir: str = ""):
     self.model_name = model_name
     self.model_options = model_options
     self.learning_rate = learning_rate
@@ -108,13 +173,23 @@ class Trainer:
     if self.steps_per_execution != steps_per_execution:
       logging.info("One training step per execution (not %d): %s.", steps_per_execution,
                    single_steps)
+    self.loss_weighting = loss_weighting
+    self.gradnorm_alpha = gradnorm_alpha
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
+    self.best_dir = os.path.join(self.checkpoint_dir, BEST_CHECKPOINTS)
     with self.strategy.scope():
       self.model = build_model(model_name, model_options, feature_config, learning_rate,
-                               self.steps_per_execution)
-      self.checkpoint = tf.train.Checkpoint(
-          model=self.model, optimizer=self.model.optimizer,
-          epoch=tf.Variable(0, dtype=tf.int64), epoch_step=tf.Variable(0, dtype=tf.int64))
+                               self.steps_per_execution, loss_weighting, gradnorm_alpha)
+      self.stopping = early_stopping.EarlyStopping(
+          early_stopping_monitor, early_stopping_patience,
+          best_weights=CheckpointBestWeights(self))
+      training_position = dict(model=self.model, optimizer=self.model.optimizer,
+                               epoch=tf.Variable(0, dtype=tf.int64),
+                               epoch_step=tf.Variable(0, dtype=tf.int64))
+      self.checkpoint = tf.train.Checkpoint(early_stopping=self.stopping.state,
+                                            **training_position)
+    self.summaries = (TensorBoardSummaries(tensorboard_dir, self.loss_weights_report)
+                      if tensorboard_dir and distribute.is_chief(self.strategy) else None)
     if distribute.is_parameter_server(self.strategy):
       logging.info("Variables partitioned over the parameter servers (shards): %s",
                    distribute.partitioned_variables(self.model))
@@ -123,7 +198,11 @@ class Trainer:
     self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
     if self.latest_checkpoint:
       feature_encoder.check_checkpoint_layout(self.latest_checkpoint, feature_config.features)
-      self.checkpoint.restore(self.latest_checkpoint).assert_existing_objects_matched()
+      tf.train.Checkpoint(**training_position).restore(
+          self.latest_checkpoint).assert_existing_objects_matched()
+      # Checkpoints written before early stopping existed hold no state of it.
+      tf.train.Checkpoint(early_stopping=self.stopping.state).restore(
+          self.latest_checkpoint).expect_partial()
       self.model.optimizer.learning_rate = learning_rate
 
   @property
@@ -153,6 +232,10 @@ class Trainer:
         with more than one step per execution where the data's size is unknown).
       verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
 
+    With early stopping, training ends once `early_stopping_patience` epochs have
+    passed without improvement (also when resuming a run that had stopped); the model
+    then holds the last epoch's weights until `restore_best`.
+
     Raises:
       NonFiniteLossError: If the loss becomes NaN or infinite.
     """
@@ -162,6 +245,9 @@ class Trainer:
                    "next.", self.step, self.latest_checkpoint, start, epochs, skip)
     if start >= epochs:
       logging.info("Already trained for %d epochs; nothing to train.", start)
+      return
+    if self.stopping.stopped:
+      self._log_stop()
       return
     parameter_server = distribute.is_parameter_server(self.strategy)
     if parameter_server and self.checkpoint_every_steps:
@@ -179,6 +265,34 @@ class Trainer:
                      steps_per_epoch=train_input.steps(self.strategy, skip),
                      callbacks=self._callbacks(skip), verbose=verbose)
       skip = 0
+      if self.stopping.stopped:
+        self._log_stop()
+        return
+
+  def restore_best(self) -> None:
+    """Sets the best epoch's weights on the model, if early stopping kept one."""
+    if self.stopping.restore_best(self.model):
+      logging.info("Restored the weights of epoch %d (0-based), the best by %s (%.6g).",
+                   self.stopping.best_epoch, self.stopping.monitor, self.stopping.best)
+
+  def loss_weights_report(self) -> Dict[str, Dict[str, float]]:
+    """The current loss weights by output (`loss_weighting.LossWeighting.report`)."""
+    layer = getattr(self.model, "loss_weighting", None)
+    if layer is None:
+      return weighting.fixed_report(training.loss_weights(
+          self.feature_config, getattr(self.model, "entire_space", True)))
+    return layer.report()
+
+  def save_best(self) -> None:
+    """Saves the model's weights as the best epoch's (every worker must call it)."""
+    self._write(tf.train.CheckpointManager(tf.train.Checkpoint(model=self.model),
+                                           self.best_dir, max_to_keep=1))
+
+  def _log_stop(self) -> None:
+    logging.info("Early stopping: %s has not improved for %d epochs (best %.6g at epoch %d, "
+                 "0-based); training stops after %d epochs.", self.stopping.monitor,
+                 self.stopping.patience, self.stopping.best, self.stopping.best_epoch,
+                 self.epochs_done)
 
   def local_model(self) -> tf.keras.Model:
     """The model to evaluate, predict with and export in this process.
@@ -191,9 +305,11 @@ class Trainer:
     if not distribute.is_multi_worker(self.strategy):
       return self.model
     model = build_model(self.model_name, self.model_options, self.feature_config,
-                        self.learning_rate)
+                        self.learning_rate, loss_weighting=self.loss_weighting,
+                        gradnorm_alpha=self.gradnorm_alpha)
+    best = self.stopping.best_epoch >= 0 and tf.train.latest_checkpoint(self.best_dir)
     tf.train.Checkpoint(model=model).restore(
-        tf.train.latest_checkpoint(self.checkpoint_dir)).expect_partial()
+        best or tf.train.latest_checkpoint(self.checkpoint_dir)).expect_partial()
     return model
 
   def save(self, epochs_done: int, epoch_step: int) -> None:
@@ -207,17 +323,25 @@ class Trainer:
       raise self.non_finite("weights became NaN or infinite")
     self.checkpoint.epoch.assign(epochs_done)
     self.checkpoint.epoch_step.assign(epoch_step)
+    path = self._write(self.manager)
+    if path:
+      self.latest_checkpoint = path
+
+  def _write(self, manager: tf.train.CheckpointManager) -> Optional[str]:
+    """Saves `manager`'s checkpoint at the current step: the chief's in its directory
+    (returns the path), another worker's in a scratch directory it deletes."""
     step = self.step
     if distribute.is_chief(self.strategy):
-      self.latest_checkpoint = self.manager.save(checkpoint_number=step)
-      logging.info("Saved checkpoint %s (step %d).", self.latest_checkpoint, step)
-      return
+      path = manager.save(checkpoint_number=step)
+      logging.info("Saved checkpoint %s (step %d).", path, step)
+      return path
     scratch = tempfile.mkdtemp(prefix="dcrnn-worker-checkpoint-")
     try:
-      tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
+      tf.train.CheckpointManager(manager.checkpoint, scratch, max_to_keep=1).save(
           checkpoint_number=step)
     finally:
       shutil.rmtree(scratch, ignore_errors=True)
+    return None
 
   def non_finite(self, what: str) -> NonFiniteLossError:
     """Logs why training stops and returns the error to raise."""
@@ -247,11 +371,123 @@ class Trainer:
     return None
 
   def _callbacks(self, skip: int):
-    callbacks = [StepCheckpoint(self, skip) if self._step_callbacks else EpochCheckpoint(self)]
+    # Early stopping first: the epoch's checkpoint holds its updated state.
+    callbacks = [self.stopping] if self.stopping.patience else []
+    callbacks.append(StepCheckpoint(self, skip) if self._step_callbacks
+                     else EpochCheckpoint(self))
+    callbacks.append(LossWeightsLog(self))
     if distribute.is_chief(self.strategy):
       callbacks.append(tf.keras.callbacks.CSVLogger(
           os.path.join(self.model_dir, TRAINING_LOG), append=True))
+    if self.summaries is not None:
+      callbacks.append(self.summaries)
     return callbacks
+
+
+class CheckpointBestWeights(early_stopping.BestWeights):
+  """Keeps the best epoch's weights in the trainer's `checkpoints/best/`, which a
+  restarted run finds again."""
+
+  def __init__(self, trainer: Trainer):
+    super().__init__()
+    self.trainer = trainer
+
+  def save(self, model: tf.keras.Model) -> None:
+    del model  # The trainer's.
+    self.trainer.save_best()
+
+  def restore(self, model: tf.keras.Model) -> bool:
+    path = tf.train.latest_checkpoint(self.trainer.best_dir)
+    if path is None:
+      return False
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return True
+
+
+class LossWeightsLog(tf.keras.callbacks.Callback):
+  """Logs the loss weights after every epoch; the chief also writes them, epoch by
+  epoch, to `<model_dir>/loss_weights.json` (`{"loss_weighting": …, "epochs":
+  [{"epoch": 0, "weights": {output: weight}, …}, …]}`, epochs 0-based as in the
+  training log)."""
+
+  def __init__(self, trainer: Trainer):
+    super().__init__()
+    self.trainer = trainer
+
+  def on_epoch_end(self, epoch, logs=None):
+    report = self.trainer.loss_weights_report()
+    logging.info("Epoch %d loss weights (%s): %s", epoch, self.trainer.loss_weighting,
+                 ", ".join(f"{name} {value:.4g}" for name, value in report["weights"].items()))
+    if not distribute.is_chief(self.trainer.strategy):
+      return
+    path = os.path.join(self.trainer.model_dir, LOSS_WEIGHTS)
+    epochs = []
+    if os.path.exists(path):  # Resumed: keep the epochs before this one.
+      with open(path, encoding="utf-8") as f:
+        epochs = [e for e in json.load(f)["epochs"] if e["epoch"] < epoch]
+    epochs.append({"epoch": epoch, **report})
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      json.dump({"loss_weighting": self.trainer.loss_weighting, "epochs": epochs}, f,
+                indent=2)
+    os.replace(path + ".tmp", path)
+
+
+# TensorBoard shows a summary as a scalar when its metadata names the scalars plugin.
+_SCALAR_METADATA = tf.compat.v1.SummaryMetadata(
+    plugin_data=tf.compat.v1.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def _scalar(tag: str, value: float) -> None:
+  """Writes a scalar summary to the default writer at its default step."""
+  tf.summary.write(tag, tf.constant(float(value), tf.float32), metadata=_SCALAR_METADATA)
+
+
+class TensorBoardSummaries(tf.keras.callbacks.Callback):
+  """Writes every epoch's figures as TensorBoard scalars, named as Keras'
+  `TensorBoard` callback names them: `<log_dir>/train` holds `epoch_loss`,
+  `epoch_<output>_loss`, `epoch_<output>_auc`, `epoch_learning_rate` and
+  `weights/<output>`, the loss weights (and `log_variances/<output>` for uncertainty
+  weighting);
+  `<log_dir>/validation` the same losses and AUCs on the validation data. The step is
+  the epoch (0-based). The summaries are written with TensorFlow's own ops in the
+  format of TensorBoard's scalars plugin, so writing them needs no `tensorboard`
+  package (TensorFlow 2.21 does not install it; viewing them does).
+
+  Args:
+    log_dir: The summaries' directory.
+    loss_weights_report: Returns the current loss weights (`Trainer.loss_weights_report`).
+  """
+
+  def __init__(self, log_dir: str, loss_weights_report):
+    super().__init__()
+    self.log_dir = log_dir
+    self.loss_weights_report = loss_weights_report
+    self.writers: Dict[str, Any] = {}
+
+  def writer(self, run: str):
+    if run not in self.writers:
+      self.writers[run] = tf.summary.create_file_writer(os.path.join(self.log_dir, run))
+    return self.writers[run]
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    with self.writer("train").as_default(step=epoch):
+      for key, value in logs.items():
+        if not key.startswith("val_"):
+          _scalar(f"epoch_{key}", value)
+      _scalar("epoch_learning_rate",
+                        float(tf.keras.backend.get_value(self.model.optimizer.learning_rate)))
+      for kind, values in self.loss_weights_report().items():
+        for name, value in values.items():
+          _scalar(f"{kind}/{name}", value)
+    validation = {key[len("val_"):]: value for key, value in logs.items()
+                  if key.startswith("val_")}
+    if validation:
+      with self.writer("validation").as_default(step=epoch):
+        for key, value in validation.items():
+          _scalar(f"epoch_{key}", value)
+    for writer in self.writers.values():
+      writer.flush()
 
 
 class EpochCheckpoint(tf.keras.callbacks.Callback):

@@ -9,6 +9,7 @@ import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
 from conftest import funnel_config, random_features
+from dcrnn_tf import evaluation
 from dcrnn_tf import training
 from dcrnn_tf.benchmarking.measure import parameters_per_added_task
 from dcrnn_tf.features import CsvFormat, Task
@@ -191,3 +192,17 @@ def test_cross_dim_zero_crosses_the_flattened_embeddings(config):
   assert model.partial_sharing.shared_cross.cross_kernel_v.shape == (3, 3 * 4)
   with pytest.raises(ValueError, match="x0_skip needs"):
     DCRNN(config, cross_axis="fields", x0_skip=True)
+
+
+def test_masked_auc_agrees_with_the_exact_auc_at_low_prevalence():
+  rng = np.random.default_rng(0)
+  probabilities = 1.0 / (1.0 + np.exp(-rng.normal(-7.5, 1.0, 50_000)))
+  labels = (rng.random(probabilities.size) < probabilities).astype(np.float32)
+  assert 0.0005 < labels.mean() < 0.001
+  metric = training.MaskedAUC()
+  metric.update_state(labels, probabilities.astype(np.float32))
+  exact = evaluation.roc_auc(labels, probabilities)
+  assert abs(float(metric.result()) - exact) < 0.005
+  keras_default = training.MaskedAUC(num_thresholds=200)
+  keras_default.update_state(labels, probabilities.astype(np.float32))
+  assert abs(float(keras_default.result()) - exact) > 0.1

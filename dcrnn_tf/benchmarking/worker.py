@@ -7,7 +7,8 @@ and the benchmark's settings: the prepared feature config, the files, split part
 skipped rows and row count of each role (train, validation, test), batch size, learning
 rate, epoch budget, patience, in-memory limit and measurement sizes. The worker holds
 the training and validation rows in memory as `dcrnn_tf.main` does, trains with early
-stopping on the validation loss (restoring the best epoch's weights), evaluates on the
+stopping on the validation loss (`dcrnn_tf.early_stopping`, as `dcrnn_tf.main
+--early_stopping_patience` does; the best epoch's weights restored), evaluates on the
 test part (and, to choose variants by, on the validation part) and writes
 `<run_dir>/result.json`. A run that measures speed also measures
 the training and input pipeline throughput and exports a SavedModel with sample
@@ -24,6 +25,7 @@ from typing import Any, Dict, Mapping, Optional
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
+from dcrnn_tf import early_stopping
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
 from dcrnn_tf import models
@@ -106,8 +108,7 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   model = models.build_model(run["model"], feature_config, **run["options"])
   training.compile_model(model, feature_config, learning_rate(settings, run))
   timer = measure.BatchTimer()
-  stopping = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=settings["patience"],
-                                              restore_best_weights=True)
+  stopping = early_stopping.EarlyStopping(early_stopping.DEFAULT_MONITOR, settings["patience"])
   held_validation = hold_in_memory(settings, "validation", feature_config)
   start = time.perf_counter()
   history = model.fit(train, epochs=settings["epochs"], verbose=0,
@@ -115,6 +116,7 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
                                               run["seed"], held=held_validation),
                       callbacks=[stopping, timer])
   train_seconds = time.perf_counter() - start
+  stopping.restore_best(model)
   test = dataset(settings, "test", feature_config, run["seed"], for_fit=False)
   metrics = evaluation.evaluate(model, test, feature_config)
   validation_metrics = evaluation.evaluate(

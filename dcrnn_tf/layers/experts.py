@@ -1,6 +1,6 @@
 """Experts and their gated mixtures: the MMoE and PLE (CGC) blocks of the soft-sharing baselines."""
 
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -100,6 +100,18 @@ class CGC(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs: Union[tf.Tensor, Sequence[tf.Tensor]]) -> List[tf.Tensor]:
+    return self.mixtures(inputs)[0]
+
+  def expert_names(self, task: int) -> List[str]:
+    """The experts that task `task`'s gate mixes, in the gate's order."""
+    n = self.num_task_experts
+    return ([expert.name for expert in self.task_experts[task * n:(task + 1) * n]]
+            + [expert.name for expert in self.shared_experts])
+
+  def mixtures(self, inputs: Union[tf.Tensor, Sequence[tf.Tensor]]
+               ) -> Tuple[List[tf.Tensor], List[tf.Tensor]]:
+    """What `call` returns, and each task's gate weights `[batch, experts]` (in the
+    order of `expert_names`). For a built layer."""
     if isinstance(inputs, (list, tuple)):
       if len(inputs) != self.num_tasks + 1:
         raise ValueError(f"CGC: expects one tensor or a list of {self.num_tasks + 1} "
@@ -111,12 +123,12 @@ class CGC(tf.keras.layers.Layer):
     n = self.num_task_experts
     own = [[expert(x) for expert in self.task_experts[k * n:(k + 1) * n]]
            for k, x in enumerate(task_inputs)]
-    outputs = [_mix(gate(x), experts + shared)
-               for gate, x, experts in zip(self.task_gates, task_inputs, own)]
+    gates = [gate(x) for gate, x in zip(self.task_gates, task_inputs)]
+    outputs = [_mix(weights, experts + shared) for weights, experts in zip(gates, own)]
     if self.shared_gate is not None:
       outputs.append(_mix(self.shared_gate(shared_input),
                           [e for experts in own for e in experts] + shared))
-    return outputs
+    return outputs, gates
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

@@ -120,21 +120,38 @@ class PartialSharing(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call(self, inputs: tf.Tensor, training=None) -> Dict[str, tf.Tensor]:
-    shared = self.shared_cross(inputs, training=training) if self.shared_cross else None
-    if not self.private_units:
-      return {task: shared[:, -1] for task in self.task_names}
-    private = {}
-    outputs = {}
+    return self.trace(inputs, training=training)["outputs"]
+
+  def trace(self, inputs: tf.Tensor, training=None, with_transfer: bool = True,
+            with_gates: bool = False) -> Dict[str, Any]:
+    """The block's parts: `outputs` (what `call` returns), `shared` (the shared states
+    `[batch, steps, shared_units]` or None), `private` and `transfers` (by task, the
+    private states and the transferred parent states, `[batch, steps, units]`) and,
+    `with_gates`, `gates` (by cross, `"shared"` or the task, `RNNCross.gate_openness`).
+    `with_transfer=False` replaces every transfer by zeros (what the transfer adds)."""
+    gates = {}
+
+    def cross(layer, name, context):
+      if with_gates:
+        gates[name] = layer.gate_openness(inputs, context)
+      return layer(inputs, context=context, training=training)
+
+    shared = cross(self.shared_cross, "shared", None) if self.shared_cross else None
+    private, transfers, outputs = {}, {}, {}
     for task in self.task_names:
+      if not self.private_units:
+        outputs[task] = shared[:, -1]
+        continue
       context = [] if shared is None else [shared]
       if task in self.transfers:
-        context.append(self.transfers[task](private[self.depends_on[task]]))
-      private[task] = self.private_crosses[task](
-          inputs, context=tf.concat(context, axis=-1) if context else None,
-          training=training)
+        transfers[task] = self.transfers[task](private[self.depends_on[task]])
+        context.append(transfers[task] if with_transfer else tf.zeros_like(transfers[task]))
+      private[task] = cross(self.private_crosses[task], task,
+                            tf.concat(context, axis=-1) if context else None)
       last = private[task][:, -1]
       outputs[task] = last if shared is None else tf.concat([shared[:, -1], last], axis=-1)
-    return outputs
+    return {"outputs": outputs, "shared": shared, "private": private,
+            "transfers": transfers, "gates": gates}
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

@@ -161,6 +161,21 @@ class RNNCross(tf.keras.layers.Layer):
 
   def call(self, inputs: tf.Tensor, context: Optional[tf.Tensor] = None, training=None):
     del training  # The cells have no dropout.
+    outputs, _ = self.run(inputs, context)
+    if self.return_sequences:
+      return tf.stack(outputs, axis=1)
+    return outputs[-1]
+
+  def gate_openness(self, inputs: tf.Tensor,
+                    context: Optional[tf.Tensor] = None) -> Optional[tf.Tensor]:
+    """How much of each step's new candidate the gated cell admits, `[batch, steps,
+    units]`: `1 - z` for the GRU (its update gate `z` keeps the old state), the input
+    gate for the LSTM; None for the simple cell, which has no gates. For a built layer."""
+    _, gates = self.run(inputs, context)
+    return None if gates[0] is None else tf.stack(gates, axis=1)
+
+  def run(self, inputs: tf.Tensor, context: Optional[tf.Tensor] = None):
+    """The steps: every step's state and gate openness (None for the simple cell)."""
     steps = self.depth if self.cross_axis == "depth" else inputs.shape[1]
     width = int(inputs.shape[-1])
     if not self.cell.built:
@@ -173,7 +188,7 @@ class RNNCross(tf.keras.layers.Layer):
     context_terms = (None if context is None else
                      [tf.matmul(c, context_kernel) for c in tf.unstack(context, axis=1)])
     states = None
-    outputs = []
+    outputs, gates = [], []
     for t in range(steps):
       x_t = inputs if self.cross_axis == "depth" else inputs[:, t]
       # h_0 = 0: the first step's cross weight is the bias alone, and the cell skips the
@@ -183,15 +198,14 @@ class RNNCross(tf.keras.layers.Layer):
       if context_terms is not None:
         projected += context_terms[t]
       previous = states
-      states = step(self.cell, projected, states)
+      states, gate = step(self.cell, projected, states)
       if self.residual and previous is not None:
         states[0] += previous[0]
       if self.state_norm is not None:
         states[0] = self.state_norm(states[0])
       outputs.append(states[0])
-    if self.return_sequences:
-      return tf.stack(outputs, axis=1)
-    return outputs[-1]
+      gates.append(gate)
+    return outputs, gates
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
@@ -212,7 +226,8 @@ class RNNCross(tf.keras.layers.Layer):
 
 # One step of each cell, computed from the Keras cell's weights (its layout and gate
 # order), with the input projection `x W_x` already done; `states` is None at the first
-# step (a zero state, whose terms are skipped). Each returns the new states, output first.
+# step (a zero state, whose terms are skipped). Each returns the new states, output first,
+# and how open the cell's gate to the new candidate is (None for the simple cell).
 
 
 def _gru_step(cell: tf.keras.layers.GRUCell, projected: tf.Tensor, states):
@@ -226,8 +241,8 @@ def _gru_step(cell: tf.keras.layers.GRUCell, projected: tf.Tensor, states):
   update = tf.sigmoid(x_z + r_z)
   candidate = tf.tanh(x_h + tf.sigmoid(x_r + r_r) * r_h)
   if states is None:
-    return [(1.0 - update) * candidate]
-  return [update * states[0] + (1.0 - update) * candidate]
+    return [(1.0 - update) * candidate], 1.0 - update
+  return [update * states[0] + (1.0 - update) * candidate], 1.0 - update
 
 
 def _lstm_step(cell: tf.keras.layers.LSTMCell, projected: tf.Tensor, states):
@@ -235,17 +250,18 @@ def _lstm_step(cell: tf.keras.layers.LSTMCell, projected: tf.Tensor, states):
   if states is not None:
     z += tf.matmul(states[0], cell.recurrent_kernel)
   z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
-  carry = tf.sigmoid(z_i) * tf.tanh(z_c)
+  input_gate = tf.sigmoid(z_i)
+  carry = input_gate * tf.tanh(z_c)
   if states is not None:
     carry += tf.sigmoid(z_f) * states[1]
-  return [tf.sigmoid(z_o) * tf.tanh(carry), carry]
+  return [tf.sigmoid(z_o) * tf.tanh(carry), carry], input_gate
 
 
 def _simple_step(cell: tf.keras.layers.SimpleRNNCell, projected: tf.Tensor, states):
   z = projected + cell.bias
   if states is not None:
     z += tf.matmul(states[0], cell.recurrent_kernel)
-  return [tf.tanh(z)]
+  return [tf.tanh(z)], None
 
 
 _CELL_STEPS = {"gru": _gru_step, "lstm": _lstm_step, "simple": _simple_step}

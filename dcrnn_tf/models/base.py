@@ -1,6 +1,6 @@
 """MultiTaskModel: encoder → task states → towers → probabilities, with funnel outputs."""
 
-from typing import Any, Dict, Mapping, Sequence, Union
+from typing import Any, Dict, List, Mapping, Sequence, Union
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -26,6 +26,12 @@ class MultiTaskModel(tf.keras.Model):
   entire impression space through its funnel output (ESMM; true for every model but
   `SingleTask`), or on its own label over the rows where the parent's label is 1 (the
   "naive" CVR model; see `dcrnn_tf.training.loss_weights`).
+
+  Training uses Keras' compiled loss, unless `dcrnn_tf.training.compile_model` attached
+  a learned `dcrnn_tf.loss_weighting.LossWeighting` (`self.loss_weighting`): then
+  `train_step` minimizes its objective over the outputs' compiled losses and still
+  reports Keras' losses (with the fixed weights) and metrics. GradNorm reads the weights
+  of the last layer that the tasks share, `last_shared_weights` (subclasses say which).
 
   Args:
     feature_config: A `FeatureConfig` or its dict.
@@ -71,15 +77,48 @@ class MultiTaskModel(tf.keras.Model):
     """Maps field embeddings `[batch, fields, dim]` to a state per task."""
     raise NotImplementedError
 
+  def last_shared_weights(self) -> List[tf.Variable]:
+    """The weights of the last layer that every task's state depends on, after the
+    `FeatureEncoder` (empty: the tasks share only the encoder)."""
+    return []
+
   def call(self, inputs: Mapping[str, tf.Tensor], training=None) -> Dict[str, tf.Tensor]:
     embeddings = self.encoder(inputs)
-    states = self.task_states(embeddings, training=training)
+    return self.heads(self.task_states(embeddings, training=training), training=training)
+
+  def heads(self, states: Mapping[str, tf.Tensor], training=None) -> Dict[str, tf.Tensor]:
+    """The towers' probabilities of every task's state, and the funnel outputs."""
     outputs = {name: self.towers[name](states[name], training=training)
                for name in self.task_names}
     for task in self.feature_config.tasks:
       if task.funnel_output:
         outputs[task.funnel_output] = outputs[task.depends_on] * outputs[task.name]
     return outputs
+
+  def train_step(self, data):
+    weighting = getattr(self, "loss_weighting", None)
+    if weighting is None:
+      return super().train_step(data)
+    x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    with tf.GradientTape(persistent=True) as tape:
+      y_pred = self(x, training=True)
+      losses = {}
+      for name in weighting.outputs:
+        per_row = self.loss[name].call(y[name], y_pred[name])
+        if sample_weight is not None:
+          per_row *= tf.reshape(tf.cast(sample_weight, per_row.dtype), [-1])
+        losses[name] = tf.reduce_mean(per_row)
+      objective = weighting(losses)
+      if self.losses:
+        objective += tf.add_n(self.losses)
+      objective /= replicas
+    gradients = weighting.gradients(tape, objective, losses, self)
+    del tape
+    self.optimizer.apply_gradients([(g, v) for g, v in gradients if g is not None])
+    weighting.after_update()
+    self.compute_loss(x, y, y_pred, sample_weight)  # Keras' loss metrics, fixed weights.
+    return self.compute_metrics(x, y, y_pred, sample_weight)
 
   def get_config(self) -> Dict[str, Any]:
     return {

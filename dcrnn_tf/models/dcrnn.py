@@ -120,12 +120,23 @@ class DCRNN(MultiTaskModel):
 
   def task_states(self, embeddings, training=None):
     cross_input = self.cross_input(embeddings)
-    states = self.partial_sharing(cross_input, training=training)
+    return self.tower_inputs(self.partial_sharing(cross_input, training=training),
+                             cross_input, embeddings)
+
+  def tower_inputs(self, states, cross_input: tf.Tensor, embeddings: tf.Tensor):
+    """What each tower reads: the task's block state and, if set, `x0` and the
+    parallel MLP's output."""
     extra = ([cross_input] if self.x0_skip else []) + (
         [self.parallel(flatten_fields(embeddings))] if self.parallel is not None else [])
     if not extra:
       return states
     return {task: tf.concat([state] + extra, axis=-1) for task, state in states.items()}
+
+  def last_shared_weights(self):
+    """The shared cross (its cross weights and cell), or without one the x0 projection."""
+    if self.partial_sharing.shared_cross is not None:
+      return list(self.partial_sharing.shared_cross.trainable_weights)
+    return list(self.x0_projection.trainable_weights) if self.x0_projection else []
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()

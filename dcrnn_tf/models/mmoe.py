@@ -57,6 +57,11 @@ class MMoE(MultiTaskModel):
         flatten_fields(embeddings))
     return dict(zip(self.task_names, states))
 
+  def last_shared_weights(self):
+    """The output layers of the shared experts."""
+    return [w for expert in self.experts.shared_experts
+            for w in expert.dense_layers[-1].trainable_weights]
+
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
     config.update({

@@ -71,6 +71,11 @@ class PLE(MultiTaskModel):
       states = level(states)
     return dict(zip(self.task_names, states))
 
+  def last_shared_weights(self):
+    """The output layers of the last level's shared experts."""
+    return [w for expert in self.extraction_levels[-1].shared_experts
+            for w in expert.dense_layers[-1].trainable_weights]
+
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
     config.update({

@@ -50,6 +50,9 @@ class SharedBottom(MultiTaskModel):
     state = self.bottom(flatten_fields(embeddings))
     return {name: state for name in self.task_names}
 
+  def last_shared_weights(self):
+    return list(self.bottom.dense_layers[-1].trainable_weights) if self.bottom_units else []
+
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
     config["bottom_units"] = list(self.bottom_units)

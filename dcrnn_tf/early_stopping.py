@@ -1,0 +1,115 @@
+"""Early stopping on a validation metric, keeping the best epoch's weights.
+
+One implementation for `dcrnn_tf.main` (through `dcrnn_tf.trainer.Trainer`, which fits
+one epoch per `model.fit` call and resumes from checkpoints) and for the benchmark's
+runs (`dcrnn_tf.benchmarking.worker`, one `model.fit` over every epoch). Its state, the
+best value, the best epoch and the epochs since, lives in variables
+(`EarlyStopping.state`) so that a checkpoint holds it; the best weights are kept by a `BestWeights` store, in
+memory by default or in a checkpoint (the trainer's, which survives a restart).
+"""
+
+import math
+from typing import List, Optional
+
+from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_MONITOR = "val_loss"
+
+
+def monitor_mode(monitor: str) -> str:
+  """`"max"` for an AUC, `"min"` for a loss."""
+  return "max" if monitor.endswith("auc") else "min"
+
+
+class BestWeights:
+  """Keeps a copy of the model's weights in memory."""
+
+  def __init__(self):
+    self.weights: Optional[List[np.ndarray]] = None
+
+  def save(self, model: tf.keras.Model) -> None:
+    self.weights = model.get_weights()
+
+  def restore(self, model: tf.keras.Model) -> bool:
+    """Sets the kept weights; false if none were kept."""
+    if self.weights is None:
+      return False
+    model.set_weights(self.weights)
+    return True
+
+
+class EarlyStoppingState(tf.Module):
+  """The state of `EarlyStopping` as variables, for checkpoints."""
+
+  def __init__(self, mode: str):
+    super().__init__(name="early_stopping")
+    self.best = tf.Variable(math.inf if mode == "min" else -math.inf, dtype=tf.float64,
+                            trainable=False, name="best")
+    self.best_epoch = tf.Variable(-1, dtype=tf.int64, trainable=False, name="best_epoch")
+    self.wait = tf.Variable(0, dtype=tf.int64, trainable=False, name="wait")
+
+
+class EarlyStopping(tf.keras.callbacks.Callback):
+  """Stops training when `monitor` has not improved for `patience` epochs.
+
+  After every epoch the monitored value (a key of Keras' epoch logs: `val_loss`,
+  `val_<output>_loss`, `val_<output>_auc`, …; an AUC is maximized, a loss minimized)
+  is compared with the best so far; a better one is kept with the model's weights
+  (`best_weights.save`). Unlike `tf.keras.callbacks.EarlyStopping` its state persists
+  across `fit` calls and in checkpoints, and `restore_best` sets the best epoch's
+  weights whether or not training stopped early.
+
+  Args:
+    monitor: The epoch-log key to watch.
+    patience: Epochs without improvement before training stops (0: never stops, only
+      keeps the best epoch).
+    best_weights: Where the best weights are kept (default: in memory).
+  """
+
+  def __init__(self, monitor: str = DEFAULT_MONITOR, patience: int = 1,
+               best_weights: Optional[BestWeights] = None):
+    super().__init__()
+    if patience < 0:
+      raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}.")
+    self.monitor = monitor
+    self.patience = int(patience)
+    self.mode = monitor_mode(monitor)
+    self.state = EarlyStoppingState(self.mode)
+    self.best_weights = best_weights or BestWeights()
+
+  @property
+  def best_epoch(self) -> int:
+    """The best epoch (0-based; -1 before the first)."""
+    return int(self.state.best_epoch.numpy())
+
+  @property
+  def best(self) -> float:
+    return float(self.state.best.numpy())
+
+  @property
+  def stopped(self) -> bool:
+    """Whether `patience` epochs have passed without improvement."""
+    return bool(self.patience) and int(self.state.wait.numpy()) >= self.patience
+
+  def on_epoch_end(self, epoch, logs=None):
+    logs = logs or {}
+    if self.monitor not in logs:
+      raise ValueError(f"Early stopping monitors {self.monitor!r}, which training does not "
+                       f"report; it reports {sorted(logs)}.")
+    value = float(logs[self.monitor])
+    improved = value < self.best if self.mode == "min" else value > self.best
+    if improved:
+      self.state.best.assign(value)
+      self.state.best_epoch.assign(epoch)
+      self.state.wait.assign(0)
+      self.best_weights.save(self.model)
+      return
+    self.state.wait.assign_add(1)
+    if self.stopped:
+      self.model.stop_training = True
+
+  def restore_best(self, model: tf.keras.Model) -> bool:
+    """Sets the best epoch's weights on `model`; false if no epoch was kept."""
+    return self.best_epoch >= 0 and self.best_weights.restore(model)
