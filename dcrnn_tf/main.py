@@ -13,7 +13,6 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -24,6 +23,7 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
+from dcrnn_tf import flag_checks
 from dcrnn_tf import model_flags
 from dcrnn_tf import trainer
 from dcrnn_tf import training
@@ -92,6 +92,16 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a line "
                      "per epoch.")
 
+for _name in ("synthetic_train_rows", "synthetic_eval_rows", "batch_size", "epochs",
+              "shuffle_buffer", "keep_checkpoints"):
+  flag_checks.at_least(_name, 1)
+for _name in ("split_seed", "seed", "in_memory_max_mib"):
+  flag_checks.at_least(_name, 0)
+flag_checks.greater_than("learning_rate", 0)
+flag_checks.in_range("verbose", 0, 3)
+flags.register_validator("split", lambda value: value is None or Split.is_valid_flag(value),
+                         "--split must be three numbers >= 0 with a sum > 0, such as 80,10,10")
+
 MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
@@ -108,7 +118,7 @@ def data_path(name: str) -> str:
   if not value and name == "eval_path" and FLAGS.split:
     return data_path("train_path")
   if not value and not FLAGS.data_dir:
-    raise app.UsageError(f"Give --data_dir or --{name}.")
+    raise errors.UsageError(f"Give --data_dir or --{name}.")
   if not value:
     return os.path.join(FLAGS.data_dir, DATA_DIR_DEFAULTS[name])
   if name == "feature_config" or not FLAGS.data_dir:
@@ -135,7 +145,7 @@ class Data:
   def path(self, role: str) -> str:
     if role == "predict":
       if not FLAGS.predict_path:
-        raise app.UsageError("--mode=predict needs --predict_path.")
+        raise errors.UsageError("--mode=predict needs --predict_path.")
       return FLAGS.predict_path
     return data_path({"train": "train_path", "validation": "eval_path",
                       "test": "test_path"}[role])
@@ -214,7 +224,7 @@ def prepared_feature_config(data: Data) -> FeatureConfig:
   if os.path.exists(path):
     return FeatureConfig.load(path)
   if FLAGS.mode not in ("train", "prepare"):
-    raise app.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
                          "run --mode=prepare or --mode=train first.")
   raw = FeatureConfig.load(data_path("feature_config"))
   start = time.time()
@@ -233,14 +243,14 @@ def run_config() -> Dict[str, Any]:
   wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
   if FLAGS.mode != "train":
     if not os.path.exists(path):
-      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
+      raise errors.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
     with open(path, encoding="utf-8") as f:
       return json.load(f)
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       stored = json.load(f)
     if stored != json.loads(json.dumps(wanted)):
-      raise app.UsageError(
+      raise errors.UsageError(
           f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
           "Use the same model flags to resume, or a new --model_dir.")
   else:
@@ -285,14 +295,14 @@ def predict(model, data: Data, feature_config: FeatureConfig) -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise errors.UsageError(f"Unexpected arguments: {argv[1:]}")
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
-      raise app.UsageError("--synthetic needs --data_dir.")
+      raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
   data = Data()
@@ -306,7 +316,7 @@ def main(argv):
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
                         steps_per_execution=FLAGS.steps_per_execution)
   if FLAGS.mode != "train" and not run.has_checkpoint:
-    raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
     validation = data.dataset("validation", feature_config, for_fit=True)
     run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,

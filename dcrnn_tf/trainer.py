@@ -25,6 +25,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf import distribute
+from dcrnn_tf import flag_checks
 from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
@@ -45,6 +46,9 @@ flags.DEFINE_bool("deterministic", False,
                   "Make training reproducible: deterministic TensorFlow ops "
                   "(tf.config.experimental.enable_op_determinism) on top of --seed; "
                   "slower. Not with --strategy=parameter_server (asynchronous).")
+
+flag_checks.at_least("checkpoint_every_steps", 0)
+flag_checks.at_least("steps_per_execution", 1)
 
 CHECKPOINTS = "checkpoints"
 TRAINING_LOG = "training_log.csv"
