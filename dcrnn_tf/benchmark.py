@@ -131,6 +131,7 @@ def prepare_data() -> Tuple[FeatureConfig, Dict[str, Any]]:
   FLAGS.model_dir = os.path.join(FLAGS.output_dir, "data")
   data = cli.Data()
   feature_config = cli.prepared_feature_config(data)
+  cli.save_prepared_feature_config(feature_config)
   roles = {}
   for role in ROLES:
     if role not in data.reports:

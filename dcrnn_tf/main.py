@@ -8,6 +8,7 @@ exports; `prepare` only prepares; `evaluate`, `export` and `predict` work on a t
 `--model_dir`.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -22,8 +23,10 @@ import tensorflow as tf
 
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
+from dcrnn_tf import errors
 from dcrnn_tf import export
 from dcrnn_tf import flag_checks
+from dcrnn_tf import model_dir
 from dcrnn_tf import model_flags
 from dcrnn_tf import trainer
 from dcrnn_tf import training
@@ -67,8 +70,9 @@ flags.DEFINE_enum("data_format", "auto", ["auto", "csv", "tfrecord"],
                   "File format; auto picks by file name (.csv[.gz], .tfrecord[.gz]).")
 flags.DEFINE_string("predict_path", None, "Files to predict (features; labels optional).")
 flags.DEFINE_string("predict_output", None,
-                    "CSV of probabilities, one column per output. Default: "
-                    "<model_dir>/predictions.csv.")
+                    "CSV of probabilities: the file and line (TFRecord: record) of each "
+                    "row, then one column per output; rows skipped as bad are listed in "
+                    "<output>.skipped.csv. Default: <model_dir>/predictions.csv.")
 flags.DEFINE_enum("bad_rows", "fail", list(scan.BAD_ROW_POLICIES),
                   "fail: stop at the first bad row with its file, line and column; skip: "
                   "leave bad rows out and count them in <model_dir>/data_report.json.")
@@ -106,6 +110,12 @@ MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
 DATA_REPORT = "data_report.json"
+SOURCE_FINGERPRINT = "feature_config_source.json"
+# The roles whose files each mode reads, all checked before anything else happens.
+# The columns before the probabilities in --predict_output: where each row comes from.
+PREDICTION_POSITION = ("file", "line")
+MODE_ROLES = {"train": ("train", "validation", "test"), "prepare": ("train",),
+              "evaluate": ("test",), "export": ("test",), "predict": ("predict",)}
 DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
                      "feature_config": FEATURE_CONFIG}
 
@@ -165,7 +175,7 @@ class Data:
     report, statistics = scan.scan(
         self.path(role), feature_config, data_format=FLAGS.data_format,
         with_labels=role != "predict", bad_rows=FLAGS.bad_rows, split=self.split(role),
-        learn=learn)
+        learn=learn, positions=role == "predict")
     self.reports[role] = report
     if report.bad_rows or report.empty_files:
       logging.warning("%s data: skipped %d bad rows of %d and %d empty files; see %s.",
@@ -217,45 +227,113 @@ class Data:
     return self.held[role]
 
 
+def source_feature_config_path() -> Optional[str]:
+  """The feature config the flags give (`--feature_config`, or the one in `--data_dir`
+  if it is there), or None."""
+  if FLAGS.feature_config:
+    return FLAGS.feature_config
+  if FLAGS.data_dir and os.path.exists(data_path("feature_config")):
+    return data_path("feature_config")
+  return None
+
+
 def prepared_feature_config(data: Data) -> FeatureConfig:
-  """The model directory's prepared feature config, prepared from training data first
-  if it has none yet (modes train and prepare)."""
+  """The model directory's prepared feature config, or one prepared from the training
+  data if it has none yet (modes train and prepare; `save_prepared_feature_config`
+  stores it once the run is known to work).
+
+  Raises:
+    UsageError: If the flags give a feature config other than the one the model
+      directory was prepared from.
+  """
   path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+  source = source_feature_config_path()
   if os.path.exists(path):
+    if source is not None:
+      check_source_feature_config(source)
     return FeatureConfig.load(path)
   if FLAGS.mode not in ("train", "prepare"):
     raise errors.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
-                         "run --mode=prepare or --mode=train first.")
+                            "run --mode=prepare or --mode=train first.")
   raw = FeatureConfig.load(data_path("feature_config"))
   start = time.time()
   statistics = data.check("train", raw, learn=True)
   prepared = scan.prepare(raw, statistics)
-  os.makedirs(FLAGS.model_dir, exist_ok=True)
-  prepared.save(path)
-  logging.info("Prepared the feature config from %d training rows in %.1f s: %s",
-               data.reports["train"].valid_rows, time.time() - start, path)
+  logging.info("Prepared the feature config from %d training rows in %.1f s.",
+               data.reports["train"].valid_rows, time.time() - start)
   return prepared
 
 
-def run_config() -> Dict[str, Any]:
-  """The model's name and options; a `--model_dir` keeps the ones it was trained with."""
+def check_source_feature_config(source: str) -> None:
+  """Refuses a feature config other than the one `--model_dir` was prepared from."""
+  path = os.path.join(FLAGS.model_dir, SOURCE_FINGERPRINT)
+  if not os.path.exists(path):
+    return  # A model directory of an earlier version.
+  with open(path, encoding="utf-8") as f:
+    stored = json.load(f)
+  changes = model_dir.differences(stored["fingerprint"],
+                                  model_dir.fingerprint(FeatureConfig.load(source)))
+  if changes:
+    raise errors.UsageError(
+        f"--feature_config {source} differs from the feature config {FLAGS.model_dir} was "
+        f"prepared from ({stored['path']}): {'; '.join(changes)}. To train with it, use a "
+        "new --model_dir (or delete this one); to go on with this model, pass the config "
+        "it was prepared from.")
+
+
+def save_prepared_feature_config(feature_config: FeatureConfig) -> None:
+  """Writes the prepared feature config and the fingerprint of the config it was
+  prepared from into `--model_dir`, unless they are there."""
+  path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+  if os.path.exists(path):
+    return
+  os.makedirs(FLAGS.model_dir, exist_ok=True)
+  source = data_path("feature_config")
+  with open(os.path.join(FLAGS.model_dir, SOURCE_FINGERPRINT), "w", encoding="utf-8") as f:
+    json.dump({"path": source,
+               "fingerprint": model_dir.fingerprint(FeatureConfig.load(source))}, f, indent=2)
+  feature_config.save(path)
+  logging.info("Wrote the prepared feature config %s", path)
+
+
+def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
+  """The model's name and options; a `--model_dir` keeps the ones it was trained with,
+  and the fingerprint of the prepared feature config it was trained on.
+
+  On the first run the model is built once to check the options, and only then are
+  `model_config.json` and the prepared feature config written, so that a run that
+  fails leaves nothing that would refuse the corrected command.
+  """
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
-  wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
-  if FLAGS.mode != "train":
-    if not os.path.exists(path):
-      raise errors.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
+  prints = model_dir.fingerprint(feature_config)
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
       stored = json.load(f)
-    if stored != json.loads(json.dumps(wanted)):
+    changes = model_dir.differences(stored.get("feature_config", prints), prints)
+    if changes:
       raise errors.UsageError(
-          f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
+          f"The prepared feature config {os.path.join(FLAGS.model_dir, FEATURE_CONFIG)} "
+          f"differs from the one the model in {FLAGS.model_dir} was trained on: "
+          f"{'; '.join(changes)}. Restore the config it was trained on, or train in a new "
+          "--model_dir (or delete this one).")
+    wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
+    trained = {"model": stored["model"], "options": stored["options"]}
+    if FLAGS.mode == "train" and trained != json.loads(json.dumps(wanted)):
+      raise errors.UsageError(
+          f"{FLAGS.model_dir} was trained with {trained}, but the flags ask for {wanted}. "
           "Use the same model flags to resume, or a new --model_dir.")
-  else:
-    with open(path, "w", encoding="utf-8") as f:
-      json.dump(wanted, f, indent=2)
+    return trained
+  if FLAGS.mode != "train":
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
+  wanted = {"model": FLAGS.model, "options": model_flags.model_options()}
+  try:
+    trainer.build_model(wanted["model"], wanted["options"], feature_config,
+                        FLAGS.learning_rate)
+  except ValueError as e:
+    raise errors.UsageError(f"--model={FLAGS.model}: {e}") from e
+  save_prepared_feature_config(feature_config)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({**wanted, "feature_config": prints}, f, indent=2)
   return wanted
 
 
@@ -284,12 +362,28 @@ def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict
 
 
 def predict(model, data: Data, feature_config: FeatureConfig) -> str:
+  """Writes the probabilities of every valid row of `--predict_path`, each with the file
+  and line (record, for TFRecord) it comes from; the rows skipped as bad (with
+  `--bad_rows=skip`) are listed in `<output>.skipped.csv`."""
   output = FLAGS.predict_output or os.path.join(FLAGS.model_dir, "predictions.csv")
   frames = [pd.DataFrame({name: value.numpy() for name, value in model(batch).items()})
             for batch in data.dataset("predict", feature_config)]
-  pd.concat(frames, ignore_index=True)[list(feature_config.output_names)].to_csv(
-      output, index=False)
+  report = data.reports["predict"]
+  positions = pd.DataFrame(
+      [(path, line) for path in report.files for line in report.positions.get(path, ())],
+      columns=list(PREDICTION_POSITION))
+  predictions = pd.concat(frames, ignore_index=True)[list(feature_config.output_names)]
+  pd.concat([positions, predictions], axis=1).to_csv(output, index=False)
   logging.info("Wrote %s", output)
+  skipped = f"{os.path.splitext(output)[0]}.skipped.csv"
+  if report.bad_rows:
+    pd.DataFrame([(b.path, b.line, b.column, b.kind, b.reason) for b in report.bad_rows],
+                 columns=["file", "line", "column", "kind", "reason"]).to_csv(
+                     skipped, index=False)
+    logging.warning("Skipped %d bad rows of %d (no prediction); they are listed in %s.",
+                    len(report.bad_rows), report.rows, skipped)
+  elif os.path.exists(skipped):
+    os.remove(skipped)  # Of an earlier run.
   return output
 
 
@@ -305,12 +399,25 @@ def main(argv):
       raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+  # Only the chief writes into --model_dir; it holds the lock for the whole job.
+  with (model_dir.lock(FLAGS.model_dir) if distribute.is_chief(strategy)
+        else contextlib.nullcontext()):
+    run_mode(strategy)
+
+
+def run_mode(strategy: tf.distribute.Strategy) -> None:
+  """Checks every file the mode reads, then prepares, trains, evaluates, exports or
+  predicts."""
   data = Data()
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
     feature_config = prepared_feature_config(data)
-    config = None if FLAGS.mode == "prepare" else run_config()
-  if FLAGS.mode == "prepare":
-    return
+    for role in MODE_ROLES[FLAGS.mode]:
+      if role not in data.reports:
+        data.check(role, feature_config)
+    if FLAGS.mode == "prepare":
+      save_prepared_feature_config(feature_config)
+      return
+    config = run_config(feature_config)
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
@@ -341,4 +448,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

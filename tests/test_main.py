@@ -76,7 +76,9 @@ def test_predict_mode_matches_the_latest_export(workdir):
   run_main(workdir, "--mode=predict", f"--predict_path={workdir}/data/eval.csv",
            f"--predict_output={output}")
   predictions = pd.read_csv(output)
-  assert list(predictions.columns) == ["ctr", "cvr", "ctcvr"] and len(predictions) == 1000
+  assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
+  assert (predictions["file"] == f"{workdir}/data/eval.csv").all()
+  assert predictions["line"].tolist() == list(range(2, 1002))
   latest = max(os.listdir(workdir / "export"), key=int)
   serving = tf.saved_model.load(str(workdir / "export" / latest)).signatures["serving_default"]
   examples = tf.stack(list(tf.data.TFRecordDataset(str(workdir / "data" / "eval.tfrecord.gz"),
