@@ -10,6 +10,7 @@ import sys
 import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
@@ -423,8 +424,10 @@ def test_command_line(tmp_path):
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
 
   failed = run("fail")
-  assert failed.returncode != 0
-  assert f"{data}:12:2: column 'price': cannot parse 'cheap' as a number" in failed.stderr
+  assert failed.returncode == 2
+  assert failed.stderr.splitlines()[-1] == (
+      f"dcrnn_tf: error: {data}:12:2: column 'price': cannot parse 'cheap' as a number (use "
+      "--bad_rows=skip to skip such rows)")
   assert not (tmp_path / "fail" / "feature_config.json").exists()
 
   skipped = run("skip")
@@ -441,3 +444,19 @@ def test_command_line(tmp_path):
       f"{data}:102:3", f"{data}:12:2", f"{data}:202:4"]
   metrics = json.loads((tmp_path / "skip" / "eval_metrics.json").read_text())
   assert metrics["ctr"]["count"] == report["test"]["valid_rows"]
+
+  # Predictions: one per valid row, each with its file and line; the skipped row listed.
+  output = tmp_path / "predictions.csv"
+  predicted = subprocess.run(
+      [sys.executable, "-m", "dcrnn_tf.main", "--mode=predict", f"--predict_path={data}",
+       f"--model_dir={tmp_path / 'skip'}", "--bad_rows=skip", f"--predict_output={output}"],
+      capture_output=True, text=True, cwd=tmp_path, check=False)
+  assert predicted.returncode == 0, predicted.stderr[-3000:]
+  predictions = pd.read_csv(output)
+  assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
+  # Without labels only the unparseable number is bad.
+  assert predictions["line"].tolist() == [line for line in range(2, 302) if line != 12]
+  assert (predictions["file"] == str(data)).all()
+  assert pd.read_csv(tmp_path / "predictions.skipped.csv").to_dict("records") == [
+      {"file": str(data), "line": 12, "column": 2, "kind": "number",
+       "reason": "column 'price': cannot parse 'cheap' as a number"}]
