@@ -35,10 +35,11 @@ import sys
 import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from absl import app
 from absl import flags
 from absl import logging
 
+from dcrnn_tf import errors
+from dcrnn_tf import flag_checks
 from dcrnn_tf import main as cli
 from dcrnn_tf import model_flags
 from dcrnn_tf import models
@@ -95,6 +96,14 @@ flags.DEFINE_bool("render_only", False,
                   "Run nothing: redraw the plots and rewrite --write_markdown from the JSON "
                   "files already in benchmarks/ beside it.")
 
+for _name in ("ablation_seeds", "speed_batches", "speed_windows", "latency_calls",
+              "run_timeout_s", "profile_calls", "profile_repeats"):
+  flag_checks.at_least(_name, 1)
+for _name in ("patience", "max_train_batches"):
+  flag_checks.at_least(_name, 0)
+flag_checks.greater_than("time_budget_minutes", 0)
+flag_checks.widths("latency_batch_sizes")
+
 SMOKE = {"seeds": ["1"], "ablation_seeds": 1, "epochs": 1, "max_train_batches": 20,
          "speed_batches": 5, "speed_windows": 2, "latency_calls": 20, "profile_calls": 2,
          "profile_repeats": 2}
@@ -120,12 +129,13 @@ def prepare_data() -> Tuple[FeatureConfig, Dict[str, Any]]:
   """
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
-      raise app.UsageError("--synthetic needs --data_dir.")
+      raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
   FLAGS.model_dir = os.path.join(FLAGS.output_dir, "data")
   data = cli.Data()
   feature_config = cli.prepared_feature_config(data)
+  cli.save_prepared_feature_config(feature_config)
   roles = {}
   for role in ROLES:
     if role not in data.reports:
@@ -332,10 +342,10 @@ def write_markdown(markdown: str, redraw: bool) -> None:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise errors.UsageError(f"Unexpected arguments: {argv[1:]}")
   if FLAGS.render_only:
     if not FLAGS.write_markdown:
-      raise app.UsageError("--render_only needs --write_markdown.")
+      raise errors.UsageError("--render_only needs --write_markdown.")
     write_markdown(FLAGS.write_markdown, redraw=True)
     return
   if FLAGS.preset == "smoke":
@@ -348,4 +358,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

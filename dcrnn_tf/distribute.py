@@ -41,6 +41,8 @@ import tensorflow as tf
 # pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.distribute import input_ops
 
+from dcrnn_tf import flag_checks
+
 FLAGS = flags.FLAGS
 
 DEFAULT = "default"
@@ -61,6 +63,8 @@ flags.DEFINE_integer("ps_min_shard_bytes", 256 << 10,
 flags.DEFINE_integer("ps_max_shards", 0,
                      "Parameter server: the most shards of one variable (0: one per ps "
                      "task).")
+flag_checks.at_least("ps_min_shard_bytes", 0)
+flag_checks.at_least("ps_max_shards", 0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,12 +31,17 @@ read as their decimal strings); an empty string is missing. Numeric features are
 floats; NaN is missing.
 """
 
+import collections
 import dataclasses
+import difflib
 import json
+import math
 import os
 import re
 import typing
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from dcrnn_tf.errors import ConfigError, MissingFileError
 
 CATEGORICAL = "categorical"
 MULTI_CATEGORICAL = "multi_categorical"
@@ -172,17 +177,35 @@ class Feature:
         raise ValueError(f"Feature {self.name!r}: num_buckets must be >= 1.")
       if self.min_count < 1:
         raise ValueError(f"Feature {self.name!r}: min_count must be >= 1.")
+      if self.max_tokens is not None and self.max_tokens < 1:
+        raise ValueError(f"Feature {self.name!r}: max_tokens must be >= 1, got "
+                         f"{self.max_tokens}.")
+      if isinstance(self.vocabulary, tuple):
+        repeated = [v for v, n in collections.Counter(self.vocabulary).items() if n > 1]
+        if repeated:
+          raise ValueError(f"Feature {self.name!r}: the vocabulary lists {repeated[0]!r} "
+                           "more than once.")
+        if "" in self.vocabulary:
+          raise ValueError(f"Feature {self.name!r}: the vocabulary lists the empty string "
+                           "(it means missing).")
     else:
       if self.boundaries is not None and self.num_bins is not None:
         raise ValueError(f"Feature {self.name!r}: give boundaries or num_bins, not both.")
       if self.boundaries is not None and list(self.boundaries) != sorted(set(self.boundaries)):
         raise ValueError(f"Feature {self.name!r}: boundaries must increase strictly.")
-      if self.std is not None and not self.std > 0:
-        raise ValueError(f"Feature {self.name!r}: std must be > 0, got {self.std}.")
+      if self.mean is not None and not math.isfinite(self.mean):
+        raise ValueError(f"Feature {self.name!r}: mean must be finite, got {self.mean}.")
+      if self.std is not None and not 0 < self.std < math.inf:
+        raise ValueError(f"Feature {self.name!r}: std must be > 0 and finite, got "
+                         f"{self.std}.")
+      if self.boundaries is not None and not all(map(math.isfinite, self.boundaries)):
+        raise ValueError(f"Feature {self.name!r}: boundaries must be finite.")
       if self.num_bins is not None and self.num_bins < 2:
         raise ValueError(f"Feature {self.name!r}: num_bins must be >= 2.")
     if self.type == MULTI_CATEGORICAL and self.pooling not in POOLINGS:
       raise ValueError(f"Feature {self.name!r}: pooling must be one of {POOLINGS}.")
+    if self.type == MULTI_CATEGORICAL and not self.delimiter:
+      raise ValueError(f"Feature {self.name!r}: delimiter must not be empty.")
 
   @property
   def source(self) -> str:
@@ -282,6 +305,11 @@ class Task:
       _check_name("Funnel output", self.funnel_output)
     if self.funnel_output is not None and self.depends_on is None:
       raise ValueError(f"Task {self.name!r}: funnel_output needs depends_on.")
+    for name in ("loss_weight", "masked_loss_weight"):
+      weight = getattr(self, name)
+      if not 0 <= weight < math.inf:
+        raise ValueError(f"Task {self.name!r}: {name} must be >= 0 and finite, got "
+                         f"{weight}.")
     if self.masked_loss_weight and self.funnel_output is None:
       raise ValueError(f"Task {self.name!r}: masked_loss_weight applies to funnel stages only.")
 
@@ -310,8 +338,9 @@ class CsvFormat:
       if isinstance(getattr(self, name), list):
         object.__setattr__(self, name, tuple(getattr(self, name)))
     _check_types(self, "csv")
-    if len(self.delimiter) != 1:
-      raise ValueError(f"csv.delimiter must be one character, got {self.delimiter!r}.")
+    if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
+      raise ValueError(f"csv.delimiter must be one character other than a quote or a line "
+                       f"break, got {self.delimiter!r}.")
     if not self.header and not self.columns:
       raise ValueError("csv: files without a header need `columns`.")
 
@@ -431,9 +460,10 @@ class FeatureConfig:
     """Builds a config; relative vocabulary file paths are read from `base_dir`."""
     if not isinstance(config, dict):
       raise ValueError("A feature config must be a mapping with features, labels, tasks.")
-    unknown = set(config) - {"features", "labels", "tasks", "ignore", "csv"}
-    if unknown:
-      raise ValueError(f"Unknown feature config keys: {sorted(unknown)}.")
+    keys = ("features", "labels", "tasks", "ignore", "csv")
+    for key in config:
+      if key not in keys:
+        raise ValueError(unknown_key_message(str(key), keys, "the feature config"))
     for key in ("features", "labels", "tasks"):
       if key not in config:
         raise ValueError(f"The feature config lacks {key!r}.")
@@ -460,7 +490,7 @@ class FeatureConfig:
   def load(cls, path: str) -> "FeatureConfig":
     """Reads a JSON or YAML (`.yaml`, `.yml`) feature config; errors name the file."""
     if not os.path.exists(path):
-      raise FileNotFoundError(f"Feature config {path} does not exist.")
+      raise MissingFileError(f"Feature config {path} does not exist.")
     with open(path, encoding="utf-8") as f:
       text = f.read()
     if path.endswith((".yaml", ".yml")):
@@ -470,16 +500,17 @@ class FeatureConfig:
       except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{mark.line + 1}:{mark.column + 1}:" if mark else ""
-        raise ValueError(f"{path}:{where} invalid YAML: {e}") from e
+        problem = getattr(e, "problem", None) or str(e).split("\n")[0]
+        raise ConfigError(f"{path}:{where} invalid YAML: {problem}") from e
     else:
       try:
         config = json.loads(text)
       except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from e
     try:
       return cls.from_dict(config, base_dir=os.path.dirname(path))
     except (TypeError, ValueError, KeyError, OSError) as e:
-      raise ValueError(f"{path}: invalid feature config: {e}") from e
+      raise ConfigError(f"{path}: invalid feature config: {e}") from e
 
   def save(self, path: str) -> None:
     """Writes the config as JSON, atomically (a temporary file, then a rename)."""
@@ -490,13 +521,28 @@ class FeatureConfig:
     os.replace(temporary, path)
 
 
+def unknown_key_message(key: str, known: Sequence[str], where: str) -> str:
+  """"unknown key 'typ' in features[0] (did you mean 'type'?)"."""
+  close = difflib.get_close_matches(key, known, n=1)
+  hint = f" (did you mean {close[0]!r}?)" if close else f" (known keys: {', '.join(known)})"
+  return f"unknown key {key!r} in {where}{hint}"
+
+
 def _build(cls, entry, where: str):
-  """`cls(**entry)`; a TypeError (an unknown or missing key, not a mapping) becomes a
-  ValueError naming `where`."""
-  try:
-    return cls(**entry)
-  except TypeError as e:
-    raise ValueError(f"{where}: {e}") from e
+  """`cls(**entry)`, after checking that `entry` is a mapping of known keys that has
+  every required one; the error names `where` and the key."""
+  if not isinstance(entry, dict):
+    raise ValueError(f"{where} must be a mapping, got {entry!r}")
+  fields = [field.name for field in dataclasses.fields(cls)]
+  for key in entry:
+    if key not in fields:
+      raise ValueError(unknown_key_message(str(key), fields, where))
+  for field in dataclasses.fields(cls):
+    required = (field.default is dataclasses.MISSING
+                and field.default_factory is dataclasses.MISSING)
+    if required and field.name not in entry:
+      raise ValueError(f"{where} lacks the key {field.name!r}")
+  return cls(**entry)
 
 
 def _read_vocabulary(path: str) -> Tuple[str, ...]:

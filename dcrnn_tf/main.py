@@ -8,12 +8,12 @@ exports; `prepare` only prepares; `evaluate`, `export`, `predict` and `inspect` 
 a trained `--model_dir`.
 """
 
+import contextlib
 import json
 import os
 import time
 from typing import Any, Dict, Optional
 
-from absl import app
 from absl import flags
 from absl import logging
 
@@ -23,9 +23,12 @@ import tensorflow as tf
 
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
+from dcrnn_tf import errors
 from dcrnn_tf import export
+from dcrnn_tf import flag_checks
 from dcrnn_tf import inspection
 from dcrnn_tf import loss_weighting
+from dcrnn_tf import model_dir
 from dcrnn_tf import model_flags
 from dcrnn_tf import models
 from dcrnn_tf import trainer
@@ -75,8 +78,9 @@ flags.DEFINE_enum("data_format", "auto", ["auto", "csv", "tfrecord"],
                   "File format; auto picks by file name (.csv[.gz], .tfrecord[.gz]).")
 flags.DEFINE_string("predict_path", None, "Files to predict (features; labels optional).")
 flags.DEFINE_string("predict_output", None,
-                    "CSV of probabilities, one column per output. Default: "
-                    "<model_dir>/predictions.csv.")
+                    "CSV of probabilities: the file and line (TFRecord: record) of each "
+                    "row, then one column per output; rows skipped as bad are listed in "
+                    "<output>.skipped.csv. Default: <model_dir>/predictions.csv.")
 flags.DEFINE_enum("bad_rows", "fail", list(scan.BAD_ROW_POLICIES),
                   "fail: stop at the first bad row with its file, line and column; skip: "
                   "leave bad rows out and count them in <model_dir>/data_report.json.")
@@ -100,11 +104,28 @@ flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.
 flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a line "
                      "per epoch.")
 
+for _name in ("synthetic_train_rows", "synthetic_eval_rows", "batch_size", "epochs",
+              "shuffle_buffer", "keep_checkpoints"):
+  flag_checks.at_least(_name, 1)
+for _name in ("split_seed", "seed", "in_memory_max_mib"):
+  flag_checks.at_least(_name, 0)
+flag_checks.greater_than("learning_rate", 0)
+flag_checks.in_range("verbose", 0, 3)
+flags.register_validator("split", lambda value: value is None or Split.is_valid_flag(value),
+                         "--split must be three numbers >= 0 with a sum > 0, such as 80,10,10")
+
 MODEL_CONFIG = "model_config.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
 DATA_REPORT = "data_report.json"
 TENSORBOARD = "tensorboard"
+SOURCE_FINGERPRINT = "feature_config_source.json"
+# The roles whose files each mode reads, all checked before anything else happens.
+# The columns before the probabilities in --predict_output: where each row comes from.
+PREDICTION_POSITION = ("file", "line")
+MODE_ROLES = {"train": ("train", "validation", "test"), "prepare": ("train",),
+              "evaluate": ("test",), "export": ("test",), "predict": ("predict",),
+              "inspect": ("validation",)}
 DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
                      "feature_config": FEATURE_CONFIG}
 
@@ -117,7 +138,7 @@ def data_path(name: str) -> str:
   if not value and name == "eval_path" and FLAGS.split:
     return data_path("train_path")
   if not value and not FLAGS.data_dir:
-    raise app.UsageError(f"Give --data_dir or --{name}.")
+    raise errors.UsageError(f"Give --data_dir or --{name}.")
   if not value:
     return os.path.join(FLAGS.data_dir, DATA_DIR_DEFAULTS[name])
   if name == "feature_config" or not FLAGS.data_dir:
@@ -144,7 +165,7 @@ class Data:
   def path(self, role: str) -> str:
     if role == "predict":
       if not FLAGS.predict_path:
-        raise app.UsageError("--mode=predict needs --predict_path.")
+        raise errors.UsageError("--mode=predict needs --predict_path.")
       return FLAGS.predict_path
     return data_path({"train": "train_path", "validation": "eval_path",
                       "test": "test_path"}[role])
@@ -164,7 +185,7 @@ class Data:
     report, statistics = scan.scan(
         self.path(role), feature_config, data_format=FLAGS.data_format,
         with_labels=role != "predict", bad_rows=FLAGS.bad_rows, split=self.split(role),
-        learn=learn)
+        learn=learn, positions=role == "predict")
     self.reports[role] = report
     if report.bad_rows or report.empty_files:
       logging.warning("%s data: skipped %d bad rows of %d and %d empty files; see %s.",
@@ -216,49 +237,123 @@ class Data:
     return self.held[role]
 
 
+def source_feature_config_path() -> Optional[str]:
+  """The feature config the flags give (`--feature_config`, or the one in `--data_dir`
+  if it is there), or None."""
+  if FLAGS.feature_config:
+    return FLAGS.feature_config
+  if FLAGS.data_dir and os.path.exists(data_path("feature_config")):
+    return data_path("feature_config")
+  return None
+
+
 def prepared_feature_config(data: Data) -> FeatureConfig:
-  """The model directory's prepared feature config, prepared from training data first
-  if it has none yet (modes train and prepare)."""
+  """The model directory's prepared feature config, or one prepared from the training
+  data if it has none yet (modes train and prepare; `save_prepared_feature_config`
+  stores it once the run is known to work).
+
+  Raises:
+    UsageError: If the flags give a feature config other than the one the model
+      directory was prepared from.
+  """
   path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+  source = source_feature_config_path()
   if os.path.exists(path):
+    if source is not None:
+      check_source_feature_config(source)
     return FeatureConfig.load(path)
   if FLAGS.mode not in ("train", "prepare"):
-    raise app.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
-                         "run --mode=prepare or --mode=train first.")
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no prepared feature config ({path}); "
+                            "run --mode=prepare or --mode=train first.")
   raw = FeatureConfig.load(data_path("feature_config"))
   start = time.time()
   statistics = data.check("train", raw, learn=True)
   prepared = scan.prepare(raw, statistics)
-  os.makedirs(FLAGS.model_dir, exist_ok=True)
-  prepared.save(path)
-  logging.info("Prepared the feature config from %d training rows in %.1f s: %s",
-               data.reports["train"].valid_rows, time.time() - start, path)
+  logging.info("Prepared the feature config from %d training rows in %.1f s.",
+               data.reports["train"].valid_rows, time.time() - start)
   return prepared
 
 
-def run_config() -> Dict[str, Any]:
+def wanted_run_config() -> Dict[str, Any]:
+  """The model, options and loss weighting that the flags ask for."""
+  return {"model": FLAGS.model, "options": model_flags.model_options(),
+          "loss_weighting": FLAGS.loss_weighting}
+
+
+def check_source_feature_config(source: str) -> None:
+  """Refuses a feature config other than the one `--model_dir` was prepared from."""
+  path = os.path.join(FLAGS.model_dir, SOURCE_FINGERPRINT)
+  if not os.path.exists(path):
+    return  # A model directory of an earlier version.
+  with open(path, encoding="utf-8") as f:
+    stored = json.load(f)
+  changes = model_dir.differences(stored["fingerprint"],
+                                  model_dir.fingerprint(FeatureConfig.load(source)))
+  if changes:
+    raise errors.UsageError(
+        f"--feature_config {source} differs from the feature config {FLAGS.model_dir} was "
+        f"prepared from ({stored['path']}): {'; '.join(changes)}. To train with it, use a "
+        "new --model_dir (or delete this one); to go on with this model, pass the config "
+        "it was prepared from.")
+
+
+def save_prepared_feature_config(feature_config: FeatureConfig) -> None:
+  """Writes the prepared feature config and the fingerprint of the config it was
+  prepared from into `--model_dir`, unless they are there."""
+  path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
+  if os.path.exists(path):
+    return
+  os.makedirs(FLAGS.model_dir, exist_ok=True)
+  source = data_path("feature_config")
+  with open(os.path.join(FLAGS.model_dir, SOURCE_FINGERPRINT), "w", encoding="utf-8") as f:
+    json.dump({"path": source,
+               "fingerprint": model_dir.fingerprint(FeatureConfig.load(source))}, f, indent=2)
+  feature_config.save(path)
+  logging.info("Wrote the prepared feature config %s", path)
+
+
+def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
   """The model's name, options and loss weighting; a `--model_dir` keeps the ones it was
-  trained with (a directory from before `--loss_weighting` was trained with `fixed`)."""
+  trained with (a directory from before `--loss_weighting` was trained with `fixed`),
+  and the fingerprint of the prepared feature config it was trained on.
+
+  On the first run the model is built once to check the options, and only then are
+  `model_config.json` and the prepared feature config written, so that a run that
+  fails leaves nothing that would refuse the corrected command.
+  """
   path = os.path.join(FLAGS.model_dir, MODEL_CONFIG)
-  wanted = {"model": FLAGS.model, "options": model_flags.model_options(),
-            "loss_weighting": FLAGS.loss_weighting}
-  stored = None
+  prints = model_dir.fingerprint(feature_config)
   if os.path.exists(path):
     with open(path, encoding="utf-8") as f:
-      stored = {"loss_weighting": loss_weighting.FIXED, **json.load(f)}
-  if FLAGS.mode != "train":
-    if stored is None:
-      raise app.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
-    return stored
-  if stored is not None:
-    if stored != json.loads(json.dumps(wanted)):
-      raise app.UsageError(
-          f"{FLAGS.model_dir} was trained with {stored}, but the flags ask for {wanted}. "
-          "Use the same model flags to resume (and the same --loss_weighting), or a new "
+      stored = json.load(f)
+    changes = model_dir.differences(stored.get("feature_config", prints), prints)
+    if changes:
+      raise errors.UsageError(
+          f"The prepared feature config {os.path.join(FLAGS.model_dir, FEATURE_CONFIG)} "
+          f"differs from the one the model in {FLAGS.model_dir} was trained on: "
+          f"{'; '.join(changes)}. Restore the config it was trained on, or train in a new "
+          "--model_dir (or delete this one).")
+    wanted = wanted_run_config()
+    trained = {"model": stored["model"], "options": stored["options"],
+               "loss_weighting": stored.get("loss_weighting", loss_weighting.FIXED)}
+    if FLAGS.mode == "train" and trained != json.loads(json.dumps(wanted)):
+      raise errors.UsageError(
+          f"{FLAGS.model_dir} was trained with {trained}, but the flags ask for {wanted}. "
+          "Use the same model flags (and --loss_weighting) to resume, or a new "
           "--model_dir.")
-  else:
-    with open(path, "w", encoding="utf-8") as f:
-      json.dump(wanted, f, indent=2)
+    return trained
+  if FLAGS.mode != "train":
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no trained model ({path} is missing).")
+  wanted = wanted_run_config()
+  try:
+    trainer.build_model(wanted["model"], wanted["options"], feature_config,
+                        FLAGS.learning_rate, loss_weighting=wanted["loss_weighting"],
+                        gradnorm_alpha=FLAGS.gradnorm_alpha)
+  except ValueError as e:
+    raise errors.UsageError(f"--model={FLAGS.model}: {e}") from e
+  save_prepared_feature_config(feature_config)
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({**wanted, "feature_config": prints}, f, indent=2)
   return wanted
 
 
@@ -266,7 +361,7 @@ def check_loss_weighting() -> None:
   """Refuses GradNorm on a model whose tasks share no layer (before any data is read)."""
   if (FLAGS.mode == "train" and FLAGS.loss_weighting == loss_weighting.GRADNORM
       and not models.shares_a_layer(FLAGS.model, **model_flags.model_options())):
-    raise app.UsageError(
+    raise errors.UsageError(
         f"--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
         f"encoder, and --model={FLAGS.model} has none with these flags; use "
         "--loss_weighting=uncertainty or fixed.")
@@ -283,7 +378,7 @@ def check_early_stopping_monitor() -> None:
                           for kind in ("loss", "auc")]
     known = [prefix + figure for prefix in ("val_", "") for figure in figures]
     if FLAGS.early_stopping_monitor not in known:
-      raise app.UsageError(f"--early_stopping_monitor={FLAGS.early_stopping_monitor} is "
+      raise errors.UsageError(f"--early_stopping_monitor={FLAGS.early_stopping_monitor} is "
                            f"not a figure that training reports; use one of {known}.")
 
 
@@ -312,12 +407,28 @@ def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict
 
 
 def predict(model, data: Data, feature_config: FeatureConfig) -> str:
+  """Writes the probabilities of every valid row of `--predict_path`, each with the file
+  and line (record, for TFRecord) it comes from; the rows skipped as bad (with
+  `--bad_rows=skip`) are listed in `<output>.skipped.csv`."""
   output = FLAGS.predict_output or os.path.join(FLAGS.model_dir, "predictions.csv")
   frames = [pd.DataFrame({name: value.numpy() for name, value in model(batch).items()})
             for batch in data.dataset("predict", feature_config)]
-  pd.concat(frames, ignore_index=True)[list(feature_config.output_names)].to_csv(
-      output, index=False)
+  report = data.reports["predict"]
+  positions = pd.DataFrame(
+      [(path, line) for path in report.files for line in report.positions.get(path, ())],
+      columns=list(PREDICTION_POSITION))
+  predictions = pd.concat(frames, ignore_index=True)[list(feature_config.output_names)]
+  pd.concat([positions, predictions], axis=1).to_csv(output, index=False)
   logging.info("Wrote %s", output)
+  skipped = f"{os.path.splitext(output)[0]}.skipped.csv"
+  if report.bad_rows:
+    pd.DataFrame([(b.path, b.line, b.column, b.kind, b.reason) for b in report.bad_rows],
+                 columns=["file", "line", "column", "kind", "reason"]).to_csv(
+                     skipped, index=False)
+    logging.warning("Skipped %d bad rows of %d (no prediction); they are listed in %s.",
+                    len(report.bad_rows), report.rows, skipped)
+  elif os.path.exists(skipped):
+    os.remove(skipped)  # Of an earlier run.
   return output
 
 
@@ -343,7 +454,7 @@ def tensorboard_dir() -> str:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise errors.UsageError(f"Unexpected arguments: {argv[1:]}")
   check_loss_weighting()
   strategy = distribute.setup()
   if FLAGS.deterministic:
@@ -351,16 +462,29 @@ def main(argv):
   tf.keras.utils.set_random_seed(FLAGS.seed)
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
-      raise app.UsageError("--synthetic needs --data_dir.")
+      raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
   check_early_stopping_monitor()
+  # Only the chief writes into --model_dir; it holds the lock for the whole job.
+  with (model_dir.lock(FLAGS.model_dir) if distribute.is_chief(strategy)
+        else contextlib.nullcontext()):
+    run_mode(strategy)
+
+
+def run_mode(strategy: tf.distribute.Strategy) -> None:
+  """Checks every file the mode reads, then prepares, trains, evaluates, exports or
+  predicts."""
   data = Data()
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
     feature_config = prepared_feature_config(data)
-    config = None if FLAGS.mode == "prepare" else run_config()
-  if FLAGS.mode == "prepare":
-    return
+    for role in MODE_ROLES[FLAGS.mode]:
+      if role not in data.reports:
+        data.check(role, feature_config)
+    if FLAGS.mode == "prepare":
+      save_prepared_feature_config(feature_config)
+      return
+    config = run_config(feature_config)
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,
@@ -371,7 +495,7 @@ def main(argv):
                         early_stopping_monitor=FLAGS.early_stopping_monitor,
                         tensorboard_dir=tensorboard_dir())
   if FLAGS.mode != "train" and not run.has_checkpoint:
-    raise app.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
+    raise errors.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
     validation = data.dataset("validation", feature_config, for_fit=True)
     run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,
@@ -399,4 +523,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  errors.run(main)

@@ -10,6 +10,7 @@ from typing import Any, Dict
 
 from absl import flags
 
+from dcrnn_tf import flag_checks
 from dcrnn_tf import models
 
 FLAGS = flags.FLAGS
@@ -54,6 +55,17 @@ flags.DEFINE_integer("cross_layers", 2, "dcn: cross layers per task.")
 flags.DEFINE_integer("cross_rank", 32,
                      "dcn: rank of the cross weights (TFRS projection_dim; 0: full rank).")
 flags.DEFINE_list("deep_units", ["64"], "dcn: widths of the deep MLP after the cross layers.")
+
+for _name in ("embedding_dim", "depth", "num_experts", "num_levels", "cross_layers"):
+  flag_checks.at_least(_name, 1)
+for _name in ("cross_dim", "shared_units", "private_units", "rank", "num_shared_experts",
+              "num_task_experts", "cross_rank"):
+  flag_checks.at_least(_name, 0)
+flag_checks.in_range("dropout", 0, 1)
+for _name in ("bottom_units", "hidden_units", "expert_units"):
+  flag_checks.widths(_name)
+for _name in ("tower_units", "deep_units", "parallel_units"):  # Empty: a logistic head,
+  flag_checks.widths(_name, allow_empty=True)  # no deep part, no parallel MLP.
 
 
 def _units(values) -> list:

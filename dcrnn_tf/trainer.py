@@ -36,6 +36,7 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
 from dcrnn_tf import loss_weighting as weighting
+from dcrnn_tf import flag_checks
 from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
@@ -95,6 +96,9 @@ flags.register_multi_flags_validator(
     "--loss_weighting=gradnorm runs only under --strategy=default (its per-replica "
     "all-reduce of the task gradients does not line up with Keras' under a mirrored "
     "strategy yet); use --loss_weighting=uncertainty there.")
+
+flag_checks.at_least("checkpoint_every_steps", 0)
+flag_checks.at_least("steps_per_execution", 1)
 
 CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINTS = "best"  # Under CHECKPOINTS.

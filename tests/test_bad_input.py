@@ -2,19 +2,22 @@
 `--bad_rows=skip` counts the row and the pipeline still reads every valid row."""
 
 import collections
+import dataclasses
 import gzip
 import json
 import subprocess
 import sys
+import zlib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.data import pipeline, scan
-from dcrnn_tf.features import Feature, FeatureConfig, Task
+from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Task
 
 CONFIG = FeatureConfig(
     features=(Feature("id", "categorical"),
@@ -107,6 +110,18 @@ CSV_CASES = {
             "mark it missing)"),
     "float32_overflow": ("r3,1e39,0,1,0", 2, "price", "not_finite",
                          "column 'price': '1e39' is infinite as a float32"),
+    # Digits that Python's float() reads and tf.strings.to_number does not.
+    "non_ascii_digits": ("r3,\uff11\uff12,0,1,0", 2, "price", "number",
+                         "column 'price': cannot parse '\uff11\uff12' as a number"),
+    # Python's csv reads `r"3` as it stands; TensorFlow's decode_csv refuses it.
+    "stray_quote": ('r"3,1.5,0,1,0', 1, None, "quote",
+                    "a quote inside the unquoted field 'r\"3' (quote the field and double "
+                    'its quotes: "a""b")'),
+    "quote_inside_a_quoted_field": ('r3,"1.5"x,0,1,0', 2, None, "quote",
+                                    'a quote inside a quoted field must be doubled (write "" '
+                                    'for ")'),
+    "fields_in_quotes_counted": ('r3,"1,5",0,1', None, None, "field_count",
+                                 "expected 5 fields, found 4"),
 }
 
 
@@ -121,6 +136,110 @@ def test_csv_fail(tmp_path, case):
 def test_csv_skip(tmp_path, case):
   line, column, _, kind, reason = CSV_CASES[case]
   _check_skip(_write_csv(tmp_path / "data.csv", line), 5, column, kind, reason)
+
+
+def test_latin1_byte(tmp_path):
+  path = tmp_path / "data.csv"
+  lines = [_good_line(i).encode() for i in range(ROWS)]
+  lines[BAD_ROW] = "r3,1.5,caf\xe9,1,0".encode("latin-1")
+  path.write_bytes(b"\n".join([HEADER.encode()] + lines) + b"\n")
+  reason = "byte 0xe9 is not UTF-8 text (a Latin-1 file? convert it to UTF-8)"
+  _check_fail(str(path), "5:3", None, reason)
+  _check_skip(str(path), 5, 3, "encoding", reason)
+
+
+def test_quoted_field_with_a_line_break(tmp_path):
+  """TensorFlow reads CSV a line at a time: both halves of the row are bad rows."""
+  path = _write_csv(tmp_path / "data.csv", '"r\n3",1.5,0,1,0')
+  first = ("a quoted field does not end on its line (TensorFlow reads CSV a line at a "
+           "time: a field cannot hold a line break)")
+  _check_fail(path, "5:1", None, first)
+  report, _ = scan.scan(path, CONFIG, bad_rows="skip")
+  assert [(b.line, b.row, b.column, b.kind) for b in report.bad_rows] == [
+      (5, 3, 1, "quote"), (6, 4, 1, "quote")]
+  assert (report.rows, report.valid_rows) == (ROWS + 1, ROWS - 1)
+  assert _ids_read(path, report) == [f"r{i}" for i in range(ROWS) if i != BAD_ROW]
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_cr_only_line_endings(tmp_path, header):
+  path = tmp_path / "data.csv"
+  lines = ([HEADER] if header else []) + [_good_line(i) for i in range(ROWS)]
+  path.write_bytes("\r".join(lines).encode() + b"\r")
+  reason = ("a carriage return (\\r) inside the line: the file has CR-only (old Mac) line "
+            "endings, which TensorFlow reads as one line; convert them to \\n")
+  config = CONFIG if header else dataclasses.replace(
+      CONFIG, csv=CsvFormat(header=False, columns=tuple(HEADER.split(","))))
+  with pytest.raises(scan.DataError) as error:
+    scan.scan(str(path), config, bad_rows="fail")
+  if header:
+    assert str(error.value) == f"{path}:1: {reason}."
+  else:
+    assert str(error.value) == f"{path}:1:5: {reason} (use --bad_rows=skip to skip such rows)"
+
+
+def test_truncated_gzip_csv(tmp_path):
+  text = "\n".join([HEADER] + [_good_line(i) for i in range(20000)]) + "\n"
+  data = gzip.compress(text.encode(), mtime=0)
+  path = tmp_path / "data.csv.gz"
+  path.write_bytes(data[:len(data) // 2])
+  intact_lines = zlib.decompressobj(wbits=31).decompress(data[:len(data) // 2]).count(b"\n")
+  for bad_rows in ("fail", "skip"):
+    with pytest.raises(scan.DataError) as error:
+      scan.scan(str(path), CONFIG, bad_rows=bad_rows)
+    line, message = str(error.value).split(": ", 1)
+    assert line == f"{path}:{intact_lines + 1}"
+    assert message.startswith("the GZIP data is truncated or corrupt (")
+    assert message.endswith("); nothing from here on can be read.")
+
+
+def test_truncated_tfrecord_names_the_broken_record(tmp_path):
+  path = tmp_path / "data.tfrecord"
+  with tf.io.TFRecordWriter(str(path)) as writer:
+    for i in range(5000):  # More than one batch of the scan.
+      writer.write(_example(i))
+  path.write_bytes(path.read_bytes()[:-5])
+  for bad_rows in ("fail", "skip"):
+    with pytest.raises(scan.DataError) as error:
+      scan.scan(str(path), CONFIG, bad_rows=bad_rows)
+    assert str(error.value).startswith(
+        f"{path}:5000: corrupted or truncated TFRecord: record 5000 cannot be read (")
+    assert str(error.value).endswith("); the 4999 records before it are intact.")
+
+
+@pytest.mark.parametrize("case", ["crlf", "bom_with_header", "bom_without_header",
+                                  "quoted_fields", "spaces"])
+def test_rows_the_check_accepts_are_read_the_same_by_training(tmp_path, case):
+  """What the scan accepts, the pipeline reads as the scan saw it."""
+  ids = [f"r{i}" for i in range(ROWS)]
+  lines = [f"{v},{i * 0.5},{i % 3},{i % 2},{int(i % 4 == 1)}" for i, v in enumerate(ids)]
+  header, config = HEADER, CONFIG
+  ending, prefix = "\n", ""
+  if case == "crlf":
+    ending = "\r\n"
+  elif case.startswith("bom"):
+    prefix = "\ufeff"
+  if case == "bom_without_header":  # The raw census layout: a number first.
+    header, config = None, dataclasses.replace(CONFIG, csv=CsvFormat(
+        header=False, columns=("price", "id", "user", "click", "conversion")))
+    lines = [f"{i * 0.5},{v},{i % 3},{i % 2},{int(i % 4 == 1)}" for i, v in enumerate(ids)]
+  if case == "quoted_fields":
+    ids[1], ids[2] = "r,1", 'r"2'
+    lines[1] = '"r,1",0.5,1,1,1'
+    lines[2] = '"r""2",1.0,2,0,0'
+  if case == "spaces":
+    lines[1] = "  r1 ,\t0.5 , 1,1 ,1\t"
+  path = tmp_path / "data.csv"
+  path.write_bytes((prefix + ending.join(([header] if header else []) + lines)
+                    + ending).encode())
+  report, statistics = scan.scan(str(path), config, bad_rows="fail", learn=True)
+  assert (report.rows, report.bad_rows) == (ROWS, [])
+  assert sorted(statistics.counts["id"]) == sorted(ids)
+  batches = list(pipeline.make_dataset(str(path), config, ROWS).as_numpy_iterator())
+  features, labels = batches[0]
+  assert [v.decode() for v in features["id"]] == ids
+  np.testing.assert_array_equal(features["price"], np.arange(ROWS) * 0.5)
+  np.testing.assert_array_equal(labels["click"], np.arange(ROWS) % 2)
 
 
 def test_blank_csv_lines_hold_no_row(tmp_path):
@@ -306,8 +425,10 @@ def test_command_line(tmp_path):
     return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
 
   failed = run("fail")
-  assert failed.returncode != 0
-  assert f"{data}:12:2: column 'price': cannot parse 'cheap' as a number" in failed.stderr
+  assert failed.returncode == 2
+  assert failed.stderr.splitlines()[-1] == (
+      f"dcrnn_tf: error: {data}:12:2: column 'price': cannot parse 'cheap' as a number (use "
+      "--bad_rows=skip to skip such rows)")
   assert not (tmp_path / "fail" / "feature_config.json").exists()
 
   skipped = run("skip")
@@ -324,3 +445,19 @@ def test_command_line(tmp_path):
       f"{data}:102:3", f"{data}:12:2", f"{data}:202:4"]
   metrics = json.loads((tmp_path / "skip" / "eval_metrics.json").read_text())
   assert metrics["ctr"]["count"] == report["test"]["valid_rows"]
+
+  # Predictions: one per valid row, each with its file and line; the skipped row listed.
+  output = tmp_path / "predictions.csv"
+  predicted = subprocess.run(
+      [sys.executable, "-m", "dcrnn_tf.main", "--mode=predict", f"--predict_path={data}",
+       f"--model_dir={tmp_path / 'skip'}", "--bad_rows=skip", f"--predict_output={output}"],
+      capture_output=True, text=True, cwd=tmp_path, check=False)
+  assert predicted.returncode == 0, predicted.stderr[-3000:]
+  predictions = pd.read_csv(output)
+  assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
+  # Without labels only the unparseable number is bad.
+  assert predictions["line"].tolist() == [line for line in range(2, 302) if line != 12]
+  assert (predictions["file"] == str(data)).all()
+  assert pd.read_csv(tmp_path / "predictions.skipped.csv").to_dict("records") == [
+      {"file": str(data), "line": 12, "column": 2, "kind": "number",
+       "reason": "column 'price': cannot parse 'cheap' as a number"}]

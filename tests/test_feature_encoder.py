@@ -205,3 +205,20 @@ def test_a_keras_file_of_the_per_field_layout_is_refused(tmp_path, config):
   with pytest.raises(ValueError, match="'encoder' weights being loaded have shapes "
                      r"\[\(22, 8\), \(52, 8\), \(8,\), \(8,\), \(8,\)\].*fused"):
     tf.keras.models.load_model(old)
+
+
+def test_infinite_serving_values_act_as_the_largest_finite_ones():
+  """Training refuses ±inf (the scan); a served ±inf gets the encoding of ±3.4e38: a
+  standardized value clips to ±clip_value, a bucketized one falls in the outermost
+  bucket. NaN is missing."""
+  numeric = [f for f in FEATURES if not f.is_categorical]
+  encoder = FeatureEncoder(numeric, DIM, clip_value=CLIP)
+  largest = np.finfo(np.float32).max
+
+  def encode(value):
+    return encoder({f.name: tf.constant([value], tf.float32) for f in numeric}).numpy()
+
+  np.testing.assert_array_equal(encode(INF), encode(largest))
+  np.testing.assert_array_equal(encode(-INF), encode(-largest))
+  assert not np.array_equal(encode(NAN), encode(largest))
+  assert not np.array_equal(encode(NAN), encode(-largest))

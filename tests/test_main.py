@@ -3,6 +3,7 @@ export, predict."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -78,7 +79,9 @@ def test_predict_mode_matches_the_latest_export(workdir):
   run_main(workdir, "--mode=predict", f"--predict_path={workdir}/data/eval.csv",
            f"--predict_output={output}")
   predictions = pd.read_csv(output)
-  assert list(predictions.columns) == ["ctr", "cvr", "ctcvr"] and len(predictions) == 1000
+  assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
+  assert (predictions["file"] == f"{workdir}/data/eval.csv").all()
+  assert predictions["line"].tolist() == list(range(2, 1002))
   latest = max(os.listdir(workdir / "export"), key=int)
   serving = tf.saved_model.load(str(workdir / "export" / latest)).signatures["serving_default"]
   examples = tf.stack(list(tf.data.TFRecordDataset(str(workdir / "data" / "eval.tfrecord.gz"),
@@ -103,3 +106,34 @@ def test_trains_from_csv_files_read_every_epoch(workdir):
   epochs = pd.read_csv(workdir / "csv_model" / "training_log.csv")["epoch"].tolist()
   assert epochs == [0, 1]
   assert (workdir / "csv_model" / "eval_metrics.json").exists()
+
+
+def test_a_changed_feature_config_is_refused(workdir):
+  config = json.loads((workdir / "data" / "feature_config.json").read_text())
+  config["features"][-1]["log"] = not config["features"][-1].get("log", False)
+  changed = workdir / "changed_features.json"
+  changed.write_text(json.dumps(config))
+  result = run_main(workdir, "--epochs=2", f"--feature_config={changed}", check=False)
+  assert result.returncode == 2
+  name = config["features"][-1]["name"]
+  assert result.stderr.splitlines()[-1] == (
+      f"dcrnn_tf: error: --feature_config {changed} differs from the feature config "
+      f"{workdir}/model was prepared from ({workdir}/data/feature_config.json): feature "
+      f"{name!r} differs. To train with it, use a new --model_dir (or delete this one); to "
+      "go on with this model, pass the config it was prepared from.")
+
+
+def test_a_config_prepared_again_from_other_data_is_refused(workdir):
+  copy = workdir / "reprepared"
+  shutil.copytree(workdir / "model", copy)
+  os.remove(copy / "feature_config.json")
+  result = run_main(workdir, "--epochs=2", f"--model_dir={copy}",
+                    f"--train_path={workdir}/data/eval.csv", check=False)
+  assert result.returncode == 2
+  message = result.stderr.splitlines()[-1]
+  assert message.startswith(f"dcrnn_tf: error: The prepared feature config "
+                            f"{copy}/feature_config.json differs from the one the model in "
+                            f"{copy} was trained on: feature ")
+  assert message.endswith(". Restore the config it was trained on, or train in a new "
+                          "--model_dir (or delete this one).")
+  assert not (copy / "feature_config.json").exists()

@@ -8,6 +8,7 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+from dcrnn_tf import errors
 from dcrnn_tf.data import pipeline, scan, synthetic
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Label, Task
@@ -48,13 +49,26 @@ def _categorical_csv(tmp_path):
     ({"max_tokens": 3}, ("a", "b", "c")),
     ({"max_tokens": 1}, ("a",)),
     ({"min_count": 2, "max_tokens": 10}, ("a", "b", "c", "d")),
-    ({"min_count": 6}, ()),
 ])
 def test_vocabulary_with_min_count_and_max_tokens(tmp_path, options, vocabulary):
   config = _config(Feature("x", "categorical", **options), csv=CsvFormat(na_values=("?",)))
   prepared = _prepare(_categorical_csv(tmp_path), config)
   assert prepared.features == (Feature("x", "categorical", vocabulary=vocabulary, **options),)
   assert prepared.labels == config.labels and prepared.tasks == config.tasks
+
+
+def test_an_empty_learned_vocabulary_is_refused(tmp_path):
+  config = _config(Feature("x", "categorical", min_count=6), csv=CsvFormat(na_values=("?",)))
+  with pytest.raises(errors.ConfigError) as error:
+    _prepare(_categorical_csv(tmp_path), config)
+  assert str(error.value) == (
+      "feature 'x': no value occurs min_count=6 times in the training rows (the most "
+      "frequent occurs 5 times), so the learned vocabulary would be empty; lower min_count.")
+  path = tmp_path / "missing.csv"
+  path.write_text("x,click\n?,0\n,1\n")
+  with pytest.raises(errors.ConfigError, match="^feature 'x': the training rows hold no "
+                     "value of it"):
+    _prepare(path, config)
 
 
 def test_vocabulary_order_by_count_then_value(tmp_path):

@@ -21,8 +21,8 @@ bad rows (with `--bad_rows=skip`) is passed here as `skip_rows` to leave them ou
 
 import csv
 import gzip
-import io
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.data.split import Split
+from dcrnn_tf.errors import DataError, MissingFileError
 from dcrnn_tf.features import MULTI_CATEGORICAL, FeatureConfig
 
 CSV = "csv"
@@ -116,10 +117,10 @@ def list_files(file_pattern: str) -> List[str]:
       continue
     matches = tf.io.gfile.glob(pattern)
     if not matches:
-      raise FileNotFoundError(f"No file matches {pattern!r}.")
+      raise MissingFileError(f"No file matches {pattern!r}.")
     files.update(matches)
   if not files:
-    raise FileNotFoundError(f"No file matches {file_pattern!r}.")
+    raise MissingFileError(f"No file matches {file_pattern!r}.")
   return sorted(files)
 
 
@@ -133,8 +134,8 @@ def data_format_of(files: Sequence[str], data_format: str = "auto") -> str:
   first = files[0]
   for path, fmt in formats.items():
     if fmt != formats[first]:
-      raise ValueError(f"{path}: is {fmt} but {first} is {formats[first]}; "
-                       "all files of one pattern must have one format.")
+      raise DataError(f"{path}: is {fmt} but {first} is {formats[first]}; "
+                      "all files of one pattern must have one format.")
   return formats[first]
 
 
@@ -233,35 +234,80 @@ def make_dataset(file_pattern: str,
   return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+BOM = b"\xef\xbb\xbf"
+# What `tf.strings.strip` strips (and Python's `str.strip` would strip more).
+ASCII_WHITESPACE = " \t\n\v\f\r"
+_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def read_lines(path: str) -> Iterator[bytes]:
+  """The raw lines of a (GZIP if it ends in .gz) text file, split at `\n` as
+  `tf.data.TextLineDataset` splits them, without the `\n`; `csv_line` turns one into
+  what `TextLineDataset` yields.
+
+  Remote paths (`gs://…`) are read through `tf.io.gfile`.
+
+  Raises:
+    DataError: If the GZIP data is truncated or corrupt (naming the line it breaks on).
+  """
+  raw = open(path, "rb") if "://" not in path else tf.io.gfile.GFile(path, "rb")  # pylint: disable=consider-using-with
+  number = 0
+  with raw:
+    source = gzip.GzipFile(fileobj=raw) if path.lower().endswith(".gz") else raw
+    try:
+      for number, line in enumerate(source, 1):
+        yield line[:-1] if line.endswith(b"\n") else line
+    except _GZIP_ERRORS as e:
+      raise DataError(f"{path}:{number + 1}: the GZIP data is truncated or corrupt ({e}); "
+                      "nothing from here on can be read.") from e
+
+
+def csv_line(raw: bytes, first: bool) -> bytes:
+  """A raw line as `TextLineDataset` yields it (every `\r` dropped), without the byte
+  order mark of the file's `first` line (which the pipeline drops too)."""
+  if first and raw.startswith(BOM):
+    raw = raw[len(BOM):]
+  return raw.replace(b"\r", b"")
+
+
+def has_inner_carriage_return(raw: bytes) -> bool:
+  """Whether a raw line holds a `\r` before its end (a file with CR-only line endings
+  reads as one line, since `TextLineDataset` splits at `\n` and drops every `\r`)."""
+  return b"\r" in raw.rstrip(b"\r")
+
+
+CARRIAGE_RETURN = ("a carriage return (\\r) inside the line: the file has CR-only (old Mac) "
+                   "line endings, which TensorFlow reads as one line; convert them to \\n")
+
+
+def not_utf8(raw: bytes, error: UnicodeDecodeError) -> str:
+  return (f"byte 0x{raw[error.start]:02x} is not UTF-8 text (a Latin-1 file? convert it "
+          "to UTF-8)")
+
+
 def read_csv_header(path: str, delimiter: str = ",") -> List[str]:
   """The column names on the first line of a CSV file (GZIP if it ends in .gz).
 
   Raises:
-    ValueError: If the file is empty.
+    DataError: If the file is empty or the line is not UTF-8 or holds a `\r`.
   """
-  with open_text(path) as f:
-    line = f.readline().rstrip("\r\n")
-  if not line:
-    raise ValueError(f"{path}:1: empty file: expected a header line naming the columns.")
-  return [name.strip() for name in next(csv.reader([line], delimiter=delimiter))]
-
-
-def open_text(path: str):
-  """Opens a (GZIP if it ends in .gz) text file for reading, UTF-8 with optional BOM.
-
-  Remote paths (`gs://…`) are read whole through `tf.io.gfile`.
-  """
-  raw = open(path, "rb") if "://" not in path else io.BytesIO(  # pylint: disable=consider-using-with
-      tf.io.gfile.GFile(path, "rb").read())
-  if path.lower().endswith(".gz"):
-    raw = gzip.GzipFile(fileobj=raw)
-  return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+  raw = next(read_lines(path), b"")
+  if has_inner_carriage_return(raw):
+    raise DataError(f"{path}:1: {CARRIAGE_RETURN}.")
+  line = csv_line(raw, first=True)
+  try:
+    text = line.decode("utf-8")
+  except UnicodeDecodeError as e:
+    raise DataError(f"{path}:1:{line[:e.start].count(delimiter.encode()) + 1}: "
+                    f"{not_utf8(line, e)}.") from e
+  if not text:
+    raise DataError(f"{path}:1: empty file: expected a header line naming the columns.")
+  return [name.strip() for name in next(csv.reader([text], delimiter=delimiter))]
 
 
 def is_empty_text(path: str) -> bool:
-  """Whether a (GZIP if it ends in .gz) text file holds no character at all."""
-  with open_text(path) as f:
-    return not f.read(1)
+  """Whether a (GZIP if it ends in .gz) text file holds no byte at all."""
+  return next(read_lines(path), None) is None
 
 
 def csv_columns(files: Sequence[str], config: FeatureConfig, with_labels: bool) -> List[str]:
@@ -280,8 +326,8 @@ def csv_columns(files: Sequence[str], config: FeatureConfig, with_labels: bool) 
                   min(len(header), len(other)))
     here = repr(other[column]) if column < len(other) else "missing"
     there = repr(header[column]) if column < len(header) else "missing"
-    raise ValueError(f"{path}:1:{column + 1}: header differs from {files[0]}: column "
-                     f"{column + 1} is {here} here and {there} there.")
+    raise DataError(f"{path}:1:{column + 1}: header differs from {files[0]}: column "
+                    f"{column + 1} is {here} here and {there} there.")
   return header
 
 
@@ -376,7 +422,12 @@ def _csv_lines(path: tf.Tensor, compression: tf.Tensor) -> tf.data.Dataset:
 
 
 def _csv_lines_without_header(path: tf.Tensor, compression: tf.Tensor) -> tf.data.Dataset:
-  return tf.data.TextLineDataset(path, compression)
+  """The lines of a CSV file, the first without its byte order mark."""
+  lines = tf.data.TextLineDataset(path, compression)
+  first = lines.take(1).map(lambda line: tf.where(
+      tf.strings.substr(line, 0, len(BOM)) == BOM,
+      tf.strings.substr(line, len(BOM), tf.strings.length(line)), line))
+  return first.concatenate(lines.skip(1))
 
 
 def _format_of_name(path: str) -> str:
@@ -387,9 +438,9 @@ def _format_of_name(path: str) -> str:
     return CSV
   if ".tfrecord" in name:
     return TFRECORD
-  raise ValueError(f"{path}: cannot tell the data format from the file name "
-                   f"(expected .csv or .tfrecord); pass data_format='{CSV}' or "
-                   f"'{TFRECORD}'.")
+  raise DataError(f"{path}: cannot tell the data format from the file name "
+                  f"(expected .csv or .tfrecord); pass data_format='{CSV}' or "
+                  f"'{TFRECORD}'.")
 
 
 def _check_header(path: str, header: Sequence[str], config: FeatureConfig,
@@ -398,17 +449,17 @@ def _check_header(path: str, header: Sequence[str], config: FeatureConfig,
   seen = set()
   for i, name in enumerate(header):
     if name in seen:
-      raise ValueError(f"{path}:1:{i + 1}: duplicate column {name!r}.")
+      raise DataError(f"{path}:1:{i + 1}: duplicate column {name!r}.")
     seen.add(name)
     if name not in known:
-      raise ValueError(f"{path}:1:{i + 1}: column {name!r} is not a feature, label or "
-                       "ignored column of the feature config.")
+      raise DataError(f"{path}:1:{i + 1}: column {name!r} is not a feature, label or "
+                      "ignored column of the feature config.")
   for feature in config.features:
     if feature.source not in seen:
-      raise ValueError(f"{path}:1: feature column {feature.source!r} is missing.")
+      raise DataError(f"{path}:1: feature column {feature.source!r} is missing.")
   for label in config.labels if with_labels else ():
     if label.source not in seen:
-      raise ValueError(f"{path}:1: label column {label.source!r} is missing.")
+      raise DataError(f"{path}:1: label column {label.source!r} is missing.")
 
 
 def _csv_parser(columns: Sequence[str], config: FeatureConfig, with_labels: bool) -> Callable:

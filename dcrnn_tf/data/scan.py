@@ -1,7 +1,10 @@
 """One pass over data files: check every row, count bad ones, learn feature statistics.
 
-`scan` reads files with Python's own parsers, so that a bad row is reported with its
-file, line (for TFRecord: record number) and column. With `bad_rows="fail"` the first
+`scan` accepts exactly the rows that training reads: CSV lines are split as
+`tf.data.TextLineDataset` splits them and into fields by `tf.io.decode_csv`, numbers
+must be what `tf.strings.to_number` reads (ASCII digits), and TFRecord records are parsed
+by `tf.io.parse_example`, the input pipeline's own parsers. A bad row is reported with
+its file, line (for TFRecord: record number) and column. With `bad_rows="fail"` the first
 bad row raises a `DataError`; with `"skip"` every bad row is recorded in the returned
 `ScanReport`, whose `skip_rows()` tells the input pipeline which rows to leave out.
 Nothing valid is dropped.
@@ -12,7 +15,6 @@ standard deviations, quantile boundaries).
 """
 
 import collections
-import csv
 import dataclasses
 import math
 import re
@@ -25,20 +27,18 @@ import tensorflow as tf
 
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
+from dcrnn_tf.errors import ConfigError, DataError
 from dcrnn_tf.features import MULTI_CATEGORICAL, Feature, FeatureConfig
 
 BAD_ROW_POLICIES = ("fail", "skip")
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+# ASCII digits only: what `tf.strings.to_number`, which training uses, reads.
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _NOT_FINITE = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
 _BINARY = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 # Magnitudes from here on round to infinity in float32, the type the model reads.
 _FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
 _MAX_LISTED = 100
 _SCAN_BATCH = 4096
-
-
-class DataError(ValueError):
-  """A bad row or file; the message starts with `file:line:column:`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +50,9 @@ class BadRow:
     line: 1-based line number (CSV; the header is line 1) or record number (TFRecord).
     row: 0-based data row number within the file (what the pipeline counts).
     column: 1-based column number (CSV) or None.
-    kind: Short name of the problem (`field_count`, `number`, `not_finite`,
-      `missing_label`, `label_value`, `funnel`, `value_type`, `not_example`).
+    kind: Short name of the problem (`field_count`, `quote`, `line_ending`, `encoding`,
+      `number`, `not_finite`, `missing_label`, `label_value`, `funnel`, `value_type`,
+      `not_example`).
     reason: What is wrong, naming the column.
   """
 
@@ -76,12 +77,20 @@ class ScanReport:
     rows: Data rows read (in the split, when there is one).
     bad_rows: The bad rows (with `bad_rows="skip"`).
     empty_files: Files without data rows (with `bad_rows="skip"`).
+    positions: With `scan(positions=True)`, the line (CSV) or record number
+      (TFRecord) of every valid row, per file, in the order the input pipeline reads
+      them; else None.
   """
 
   files: List[str]
   rows: int = 0
   bad_rows: List[BadRow] = dataclasses.field(default_factory=list)
   empty_files: List[str] = dataclasses.field(default_factory=list)
+  positions: Optional[Dict[str, List[int]]] = None
+
+  def add_position(self, path: str, line: int) -> None:
+    if self.positions is not None:
+      self.positions.setdefault(path, []).append(line)
 
   @property
   def valid_rows(self) -> int:
@@ -211,7 +220,8 @@ def scan(file_pattern: str,
          with_labels: bool = True,
          bad_rows: str = "fail",
          split: Optional[Split] = None,
-         learn: bool = False) -> Tuple[ScanReport, Optional[_Statistics]]:
+         learn: bool = False,
+         positions: bool = False) -> Tuple[ScanReport, Optional[_Statistics]]:
   """Checks every row of the files, and optionally learns feature statistics.
 
   Args:
@@ -222,20 +232,22 @@ def scan(file_pattern: str,
     bad_rows: `"fail"` (raise on the first bad row or empty file) or `"skip"` (record).
     split: Only rows of this part count (and are learned from).
     learn: Whether to collect statistics for `prepare`.
+    positions: Whether to list the position of every valid row (`ScanReport.positions`).
 
   Returns:
     The report, and the statistics (None unless `learn`).
 
   Raises:
     DataError: On a bad row or empty file (with `"fail"`), or when no valid row is left.
-    FileNotFoundError: If a glob matches no file.
-    ValueError: On a CSV header that does not fit the config.
+    MissingFileError: If a glob matches no file.
+    DataError: On a CSV header that does not fit the config, a truncated GZIP file or a
+      corrupted TFRecord file (in both modes).
   """
   if bad_rows not in BAD_ROW_POLICIES:
     raise ValueError(f"bad_rows must be one of {BAD_ROW_POLICIES}, got {bad_rows!r}.")
   files = pipeline.list_files(file_pattern)
   data_format = pipeline.data_format_of(files, data_format)
-  report = ScanReport(files=files)
+  report = ScanReport(files=files, positions={} if positions else None)
   statistics = _Statistics(config) if learn else None
   checker = _RowChecker(config, with_labels, [""] + list(config.csv.na_values))
   read = _scan_csv if data_format == pipeline.CSV else _scan_tfrecord
@@ -256,33 +268,136 @@ def scan(file_pattern: str,
 
 
 def _scan_csv(path, index, config, checker, report, statistics, split, with_labels):
+  """Reads the lines as the input pipeline does (`pipeline.read_lines`, `csv_line`) and
+  splits them into fields with TensorFlow's own `decode_csv`, so that a row the scan
+  accepts is a row training reads."""
   if config.csv.header and pipeline.is_empty_text(path):
     return  # Not even a header: an empty file.
   columns = pipeline.csv_columns([path], config, with_labels)
-  position = {name: i for i, name in enumerate(columns)}
   first_line = 2 if config.csv.header else 1
-  with pipeline.open_text(path) as f:
-    reader = csv.reader(f, delimiter=config.csv.delimiter)
-    if config.csv.header:
-      next(reader, None)
-    selected = _selected_rows(split, index)
-    for row_number, fields in enumerate(reader):
-      if not fields or (selected is not None and not selected(row_number)):
-        continue  # A blank line holds no row.
-      line = first_line + row_number
-      report.rows += 1
-      if len(fields) != len(columns):
-        yield BadRow(path, line, row_number, None, "field_count",
-                     f"expected {len(columns)} fields, found {len(fields)}")
-        continue
-      get = lambda name: fields[position[name]].strip()
-      problem, values = checker.features(get)
-      problem = problem or checker.labels(get)
-      if problem:
-        yield BadRow(path, line, row_number, position[problem[0]] + 1, *problem[1:])
-      elif statistics is not None:
-        for feature, value in zip(config.features, values):
-          statistics.add(feature, value)
+  selected = _selected_rows(split, index)
+  lines = pipeline.read_lines(path)
+  if config.csv.header:
+    next(lines, None)
+  batch = []
+  for row_number, raw in enumerate(lines):
+    line = pipeline.csv_line(raw, first=row_number == 0 and not config.csv.header)
+    if not line or (selected is not None and not selected(row_number)):
+      continue  # A blank line holds no row.
+    report.rows += 1
+    batch.append(_CsvLine(path, first_line + row_number, row_number, raw, line))
+    if len(batch) == _SCAN_BATCH:
+      yield from _check_csv_lines(batch, columns, config, checker, report, statistics)
+      batch = []
+  yield from _check_csv_lines(batch, columns, config, checker, report, statistics)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CsvLine:
+  path: str
+  line: int
+  row: int
+  raw: bytes  # As in the file.
+  text: bytes  # As TensorFlow reads it (see `pipeline.csv_line`).
+
+  def bad(self, column, kind, reason) -> BadRow:
+    return BadRow(self.path, self.line, self.row, column, kind, reason)
+
+
+def _check_csv_lines(lines: List[_CsvLine], columns, config, checker, report, statistics):
+  """The bad rows of a batch of lines; the valid ones go into the statistics and the
+  report's positions."""
+  delimiter = config.csv.delimiter
+  bad = {}
+  for i, line in enumerate(lines):
+    if pipeline.has_inner_carriage_return(line.raw):
+      bad[i] = line.bad(line.raw[:line.raw.index(b"\r")].count(delimiter.encode()) + 1,
+                        "line_ending", pipeline.CARRIAGE_RETURN)
+      continue
+    try:
+      line.text.decode("utf-8")
+    except UnicodeDecodeError as e:
+      bad[i] = line.bad(line.text[:e.start].count(delimiter.encode()) + 1, "encoding",
+                        pipeline.not_utf8(line.text, e))
+  good = [i for i in range(len(lines)) if i not in bad]
+  fields = _decode_csv([lines[i].text for i in good], len(columns), delimiter)
+  if fields is None:  # Some line does not parse: find which, one by one.
+    parsed = []
+    for i in good:
+      line_fields = _decode_csv([lines[i].text], len(columns), delimiter)
+      if line_fields is None:
+        bad[i] = lines[i].bad(*_csv_syntax_problem(lines[i].text.decode("utf-8"),
+                                                   delimiter, len(columns)))
+      else:
+        parsed.append((i, line_fields))
+    good = [i for i, _ in parsed]
+    fields = [[f for _, line_fields in parsed for f in line_fields[c]]
+              for c in range(len(columns))]
+  position = {name: c for c, name in enumerate(columns)}
+  for j, i in enumerate(good):
+    line = lines[i]
+    get = lambda name, j=j: fields[position[name]][j].decode("utf-8").strip(
+        pipeline.ASCII_WHITESPACE)
+    problem, values = checker.features(get)
+    problem = problem or checker.labels(get)
+    if problem:
+      bad[i] = line.bad(position[problem[0]] + 1, *problem[1:])
+      continue
+    report.add_position(line.path, line.line)
+    if statistics is not None:
+      for feature, value in zip(config.features, values):
+        statistics.add(feature, value)
+  yield from (bad[i] for i in sorted(bad))
+
+
+def _decode_csv(lines: List[bytes], width: int, delimiter: str) -> Optional[List[list]]:
+  """Each column's fields of the lines, as `tf.io.decode_csv` reads them (the input
+  pipeline's parser), or None if some line does not parse."""
+  if not lines:
+    return [[] for _ in range(width)]
+  try:
+    columns = tf.io.decode_csv(tf.constant(lines, tf.string), [""] * width,
+                               field_delim=delimiter)
+  except tf.errors.InvalidArgumentError:
+    return None
+  return [column.numpy().tolist() for column in columns]
+
+
+def _csv_syntax_problem(text: str, delimiter: str, width: int):
+  """(column, kind, reason) of a line that `decode_csv` refuses, found the way it reads
+  a line: a field that starts with a quote is quoted up to a quote followed by the
+  delimiter or the line's end (a doubled quote stands for one); any other field may
+  hold no quote."""
+  column, i = 1, 0
+  while True:
+    if text[i:i + 1] == '"':
+      i += 1
+      while True:
+        end = text.find('"', i)
+        if end < 0:
+          return column, "quote", ("a quoted field does not end on its line (TensorFlow "
+                                   "reads CSV a line at a time: a field cannot hold a line "
+                                   "break)")
+        if text[end + 1:end + 2] == '"':
+          i = end + 2
+          continue
+        i = end + 1
+        if i < len(text) and text[i] != delimiter:
+          return column, "quote", ("a quote inside a quoted field must be doubled "
+                                   '(write "" for ")')
+        break
+    else:
+      end = text.find(delimiter, i)
+      field = text[i:] if end < 0 else text[i:end]
+      if '"' in field:
+        return column, "quote", (f"a quote inside the unquoted field {field!r} (quote the "
+                                 'field and double its quotes: "a""b")')
+      i = len(text) if end < 0 else end
+    if i >= len(text):
+      break
+    i += 1  # The delimiter.
+    column += 1
+  return None, "field_count", f"expected {width} fields, found {column}"
 
 
 def _scan_tfrecord(path, index, config, checker, report, statistics, split, with_labels):
@@ -299,7 +414,10 @@ def _scan_tfrecord(path, index, config, checker, report, statistics, split, with
     except StopIteration:
       return
     except tf.errors.DataLossError as e:
-      raise DataError(f"{path}:{first_row + 1}: corrupted TFRecord: {e.message}") from e
+      record = first_row + _intact_records(path, compression, first_row) + 1
+      raise DataError(f"{path}:{record}: corrupted or truncated TFRecord: record {record} "
+                      f"cannot be read ({e.message.split(chr(10))[0]}); the {record - 1} "
+                      "records before it are intact.") from e
     rows = np.arange(first_row, first_row + len(records))
     first_row += len(records)
     if split is not None:
@@ -325,7 +443,20 @@ def _scan_tfrecord(path, index, config, checker, report, statistics, split, with
                           reason))
       if statistics is not None:
         statistics.add_columns(columns, config, valid)
+      for row in parsed_rows[valid]:
+        report.add_position(path, int(row) + 1)
     yield from sorted(bad, key=lambda b: b.row)
+
+
+def _intact_records(path: str, compression: str, start: int) -> int:
+  """How many records from record `start` (0-based) on read before the data breaks."""
+  count = 0
+  try:
+    for _ in tf.data.TFRecordDataset(path, compression).skip(start):
+      count += 1
+  except tf.errors.DataLossError:
+    pass
+  return count
 
 
 def _value_problems(columns, config: FeatureConfig, with_labels: bool):
@@ -417,8 +548,22 @@ def prepare_from_frame(config: FeatureConfig, frame) -> FeatureConfig:
   return prepare(config, statistics)
 
 
+def _empty_vocabulary(feature: Feature, counts: collections.Counter) -> str:
+  if not counts:
+    return (f"feature {feature.name!r}: the training rows hold no value of it (all "
+            "missing), so no vocabulary can be learned; give a vocabulary or num_buckets, "
+            "or leave the feature out.")
+  return (f"feature {feature.name!r}: no value occurs min_count={feature.min_count} times "
+          f"in the training rows (the most frequent occurs {max(counts.values())} times), "
+          "so the learned vocabulary would be empty; lower min_count.")
+
+
 def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
-  """The config with every missing statistic filled in from `statistics`."""
+  """The config with every missing statistic filled in from `statistics`.
+
+  Raises:
+    ConfigError: If a learned vocabulary would be empty.
+  """
   features = []
   for feature in config.features:
     if not feature.needs_statistics:
@@ -426,6 +571,8 @@ def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
     elif feature.is_categorical:
       ranked = sorted(((c, v) for v, c in statistics.counts[feature.name].items()
                        if c >= feature.min_count), key=lambda cv: (-cv[0], cv[1]))
+      if not ranked:
+        raise ConfigError(_empty_vocabulary(feature, statistics.counts[feature.name]))
       if feature.max_tokens is not None:
         ranked = ranked[:feature.max_tokens]
       features.append(dataclasses.replace(feature, vocabulary=tuple(v for _, v in ranked)))

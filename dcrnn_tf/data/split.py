@@ -40,6 +40,16 @@ class Split:
     if self.part not in PARTS:
       raise ValueError(f"Split part must be one of {PARTS}, got {self.part!r}.")
 
+  @staticmethod
+  def is_valid_flag(text: str) -> bool:
+    """Whether `text` is three numbers >= 0 with a positive sum (what `parse` takes)."""
+    try:
+      numbers = [float(x) for x in text.split(",")]
+    except ValueError:
+      return False
+    return (len(numbers) == 3 and all(0 <= n < float("inf") for n in numbers)
+            and sum(numbers) > 0)
+
   @classmethod
   def parse(cls, text: str, part: str, seed: int) -> "Split":
     """From a flag value such as `"80,10,10"` or `"0.8,0.1,0.1"`."""
