@@ -35,7 +35,7 @@ flags.DEFINE_bool("transfer_stop_gradient", False,
                   "dcrnn: task transfer blocks gradients into the parent task.")
 flags.DEFINE_bool("residual", False,
                   "dcrnn: every cross step adds the previous state (h_t = h_{t-1} + cell).")
-flags.DEFINE_bool("layer_norm", False, "dcrnn: the cross networks layer-normalize their "
+flags.DEFINE_bool("layer_norm", True, "dcrnn: the cross networks layer-normalize their "
                   "states (one normalization per network, tied across steps).")
 flags.DEFINE_bool("x0_skip", False, "dcrnn: the towers also read x0 (--cross_axis=depth).")
 flags.DEFINE_list("parallel_units", [],

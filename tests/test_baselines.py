@@ -131,7 +131,8 @@ DCRNN_SMALL = dict(embedding_dim=4, cross_dim=10, cell="gru", shared_units=6, pr
 def test_parameters_per_added_task(config, name):
   x = len(config.features) * 4
   added = {
-      "dcrnn": 3 * 10 + 10 + gru_cell(3, 10 + 6) + tower(6 + 3),   # private cell, tower
+      # A private cell and its layer norm, a tower.
+      "dcrnn": 3 * 10 + 10 + gru_cell(3, 10 + 6) + 2 * 3 + tower(6 + 3),
       "shared_bottom": tower(6),                                     # a tower
       "mmoe": dense(x, 3) + tower(6),                                # a gate, a tower
       # Per level: a task expert and a task gate; level 0's shared gate mixes one

@@ -40,12 +40,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 MIRRORED_TOLERANCE = {"ctr": 0.01, "cvr": 0.01, "ctcvr": 0.01}
 PS_TOLERANCE = {"ctr": 0.06, "ctcvr": 0.15}
 RUN_TIMEOUT = 120  # Seconds; one run takes 15-60 s on 2 busy cores.
-# 200 steps: 12,800 rows, 2 epochs of batches of 128. The GRU of depth 3 (not the simple
-# cell of the defaults) is the model the tolerances were measured with: with the simple
-# cell at this learning rate, 2 of 4 parameter-server runs stayed below ctr AUC 0.56.
+# 200 steps: 12,800 rows, 2 epochs of batches of 128. The GRU of depth 3 without layer
+# norm (not the simple cell with layer norm of the defaults) is the model the tolerances
+# were measured with: with the simple cell at this learning rate, 2 of 4 parameter-server
+# runs stayed below ctr AUC 0.56.
 TRAIN_FLAGS = ["--batch_size=128", "--epochs=2", "--learning_rate=0.01",
                "--shared_units=8", "--private_units=4", "--cross_dim=16",
-               "--tower_units=16", "--cell=gru", "--depth=3", "--verbose=0"]
+               "--tower_units=16", "--cell=gru", "--depth=3", "--nolayer_norm", "--verbose=0"]
 REFERENCE_FLAGS = ["--deterministic", "--checkpoint_every_steps=40"]
 
 

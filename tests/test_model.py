@@ -39,14 +39,15 @@ def test_outputs_are_named_probabilities_of_shape_batch(config, axis, cell):
 
 
 def test_hard_sharing_parameter_count(config):
-  # private_units=0: encoder + x0 projection + one shared cross + one tower per task.
+  # private_units=0: encoder + x0 projection + one shared cross (with the gain and bias
+  # of its layer norm) + one tower per task.
   model = DCRNN(config, embedding_dim=4, cross_dim=10, cell="gru", shared_units=6,
                 private_units=0)
   model(random_features(config, 2))
   # Vocabulary plus missing and out-of-vocabulary rows; numeric kernel, bias, missing.
   encoder = (20 + 2) * 4 + (50 + 2) * 4 + 3 * 4
   x0 = 3 * 4 * 10 + 10
-  shared = 6 * 10 + 10 + gru_cell_params(6, 10)
+  shared = 6 * 10 + 10 + gru_cell_params(6, 10) + 2 * 6
   assert model.count_params() == encoder + x0 + shared + 2 * tower_params(6)
   assert model.partial_sharing.private_crosses == {}
 
@@ -62,7 +63,7 @@ def test_an_added_task_adds_one_private_cell_and_one_tower(depends_on):
     model(random_features(config, 2))
     counts.append(model.count_params())
   transfer_width = 3 if depends_on else 0
-  private_cell = 3 * 10 + 10 + gru_cell_params(3, 10 + 6 + transfer_width)
+  private_cell = 3 * 10 + 10 + gru_cell_params(3, 10 + 6 + transfer_width) + 2 * 3
   transfer = 3 * 3 + 3 if depends_on else 0
   assert counts[1] - counts[0] == private_cell + transfer + tower_params(6 + 3)
 
