@@ -208,6 +208,16 @@ def export_saved_model(model: tf.keras.Model, feature_config: FeatureConfig,
   return final
 
 
+def remove_old_versions(export_dir: str, keep: int) -> List[str]:
+  """Removes all but the newest `keep` versions of `export_dir` (0 keeps all), as TF
+  Serving's model servers do by convention; returns the removed paths."""
+  versions = sorted((int(n) for n in os.listdir(export_dir) if n.isdigit()), reverse=True)
+  removed = [os.path.join(export_dir, str(v)) for v in versions[keep:]] if keep > 0 else []
+  for path in removed:
+    shutil.rmtree(path)
+  return removed
+
+
 def write_warmup_requests(saved_model_dir: str,
                           logs: List[prediction_log_pb2.PredictionLog]) -> None:
   """Writes `logs` to the SavedModel's `assets.extra/tf_serving_warmup_requests`."""

@@ -269,7 +269,8 @@ def scan(file_pattern: str,
         raise DataError(f"{path}:1: the file holds no data rows.")
       report.empty_files.append(path)
   if report.valid_rows == 0:
-    raise DataError(f"No valid data rows in {file_pattern!r} ({report.rows} rows read, "
+    of = f" in {split}" if split is not None else ""
+    raise DataError(f"No valid data rows in {file_pattern!r}{of} ({report.rows} rows read, "
                     f"{len(report.bad_rows)} bad).")
   return report, statistics
 
