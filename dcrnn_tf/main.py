@@ -9,6 +9,7 @@ exports; `prepare` only prepares; `evaluate`, `export` and `predict` work on a t
 """
 
 import json
+import logging as std_logging
 import os
 import sys
 import time
@@ -387,6 +388,25 @@ def export_model(model, run: trainer.Trainer, data: Data,
   return path
 
 
+class _TensorFlowInfo(std_logging.Filter):
+  """Drops the INFO lines that TensorFlow's Python code logs through absl (the saver's
+  "Sharding callback duration", the SavedModel builder's paths)."""
+
+  def __init__(self):
+    super().__init__()
+    self.directory = os.path.dirname(tf.__file__) + os.sep
+
+  def filter(self, record):
+    return record.levelno > std_logging.INFO or not record.pathname.startswith(self.directory)
+
+
+def hide_tensorflow_info() -> None:
+  """Hides TensorFlow's Python INFO lines (see `--tf_logs`), from its own logger and
+  those it writes through absl."""
+  tf.get_logger().setLevel("WARNING")
+  logging.get_absl_handler().addFilter(_TensorFlowInfo())
+
+
 def verbosity() -> int:
   """`--verbose`, by default a progress bar on a terminal and a line per epoch in a file
   (a bar written to a file is a line of carriage returns per step)."""
@@ -398,8 +418,8 @@ def verbosity() -> int:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  if not FLAGS.tf_logs:  # TensorFlow's own Python INFO lines (saver, SavedModel builder).
-    tf.get_logger().setLevel("WARNING")
+  if not FLAGS.tf_logs:
+    hide_tensorflow_info()
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
