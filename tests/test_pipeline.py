@@ -13,6 +13,7 @@ import tensorflow as tf
 from conftest import serialize_example
 
 from dcrnn_tf.data import pipeline
+from dcrnn_tf.data import scan
 from dcrnn_tf.data.split import PARTS, Split
 from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Label, Task
 from dcrnn_tf.layers.feature_encoder import normalize_strings
@@ -302,6 +303,29 @@ def test_split_parse_and_validation():
     Split((0.5, 0.5))
   with pytest.raises(ValueError, match="part must be one of"):
     Split(part="eval")
+
+
+def test_two_split_numbers_mean_no_test_part():
+  split = Split.parse("90,10", "test", 0)
+  assert split.fractions == (0.9, 0.1, 0.0) and split.fraction == 0.0
+  assert str(split) == "the test part of --split=90,10,0 --split_seed=0"
+
+
+@pytest.mark.parametrize("text", ["80", "80,10,5,5", "a,b", "-10,110", "0,0"])
+def test_split_values_that_are_refused(text):
+  with pytest.raises(ValueError) as error:
+    Split.parse(text, "train", 0)
+  assert str(error.value) == (f"--split={text}: expected two or three numbers >= 0 (train, "
+                              "validation[, test]) such as 80,10,10 or 90,10.")
+
+
+def test_an_empty_part_is_named_in_the_error(tmp_path):
+  path = tmp_path / "data.csv"
+  path.write_text("user,item,price,row,click,conversion\n3,a,1.5,1,1,0\n")
+  with pytest.raises(scan.DataError) as error:
+    scan.scan(str(path), CONFIG, split=Split.parse("100,0,0", "test", 3))
+  assert str(error.value) == (f"No valid data rows in '{path}' in the test part of "
+                              "--split=100,0,0 --split_seed=3 (0 rows read, 0 bad).")
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".tfrecord"])
