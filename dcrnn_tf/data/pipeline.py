@@ -1,7 +1,7 @@
 """tf.data input pipelines for CSV and TFRecord files described by a `FeatureConfig`.
 
 Both formats batch the raw records first and parse whole batches (`tf.io.decode_csv`,
-`tf.io.parse_example`): parsing row by row is several times slower (DESIGN.md §5).
+`tf.io.parse_example`): parsing row by row is several times slower (docs/design.md §4).
 
 A batch is `(features, labels)`: `features` maps every feature name, in config order,
 to a raw `[batch]` tensor — a string for categorical features, the value as it is in the
