@@ -133,7 +133,7 @@ def prepare_data() -> Tuple[FeatureConfig, Dict[str, Any]]:
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
   FLAGS.model_dir = os.path.join(FLAGS.output_dir, "data")
-  data = cli.Data()
+  data = cli.Data(FLAGS.split, FLAGS.split_seed)
   feature_config = cli.prepared_feature_config(data)
   cli.save_prepared_feature_config(feature_config)
   roles = {}

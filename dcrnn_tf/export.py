@@ -11,13 +11,79 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from dcrnn_tf.data.pipeline import feature_tensor_specs, parse_examples
+from dcrnn_tf.data.pipeline import example_feature_spec, feature_tensor_specs, feature_values
 from dcrnn_tf.features import FeatureConfig
 from dcrnn_tf.serving import (EXAMPLES, PREDICT_FEATURES, SERVING_DEFAULT, SIGNATURES,
-                              build_predict_request, signature_inputs)
+                              build_predict_request, example_keys, signature_inputs)
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH_SIZES = (1, 8, 64)
+
+
+def keys_of_examples(serialized: tf.Tensor) -> tf.RaggedTensor:
+  """The feature keys of each serialized `tf.Example`, `[batch, (keys)]`, decoded with
+  the stock `DecodeProtoV2` op (`tf.io.parse_example` cannot tell an absent key)."""
+  features = tf.io.decode_proto(serialized, "tensorflow.Example", ["features"],
+                                [tf.string]).values[0]
+  features = tf.strings.reduce_join(features, axis=1)  # [batch]: one message or none.
+  sizes, (entries,) = tf.io.decode_proto(features, "tensorflow.Features", ["feature"],
+                                         [tf.string])
+  entries = tf.RaggedTensor.from_tensor(entries, lengths=sizes[:, 0])
+  keys = tf.io.decode_proto(entries.flat_values, "tensorflow.Features.FeatureEntry", ["key"],
+                            [tf.string]).values[0]
+  return entries.with_flat_values(tf.strings.reduce_join(keys, axis=1))
+
+
+def _refuse(bad: tf.Tensor, *message) -> None:
+  """Fails the request (InvalidArgumentError) if any of `bad` `[batch]` is true; the
+  message names the first such example, then `message` (strings, string tensors
+  `[batch]` taken at that example). Names are quoted with backticks: the Assert op
+  escapes quotation marks."""
+  first = tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)
+  parts = [part if isinstance(part, str) else part[first] for part in message]
+  tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [tf.strings.join(
+      [f"{SERVING_DEFAULT}: example ", tf.strings.as_string(first), " "] + parts)])
+
+
+def parse_request_examples(serialized: tf.Tensor,
+                           feature_config: FeatureConfig) -> Dict[str, tf.Tensor]:
+  """The model inputs of a `serving_default` request, with its keys checked.
+
+  Each feature may be keyed by its data column or its name (`serving.example_keys`);
+  label and `ignore` columns are allowed and unused. An example that lacks a feature,
+  carries one under both keys, or carries any other key fails the request with an
+  InvalidArgumentError naming the example and the key.
+  """
+  feature_keys = example_keys(feature_config)
+  column_spec = example_feature_spec(feature_config, with_labels=False)
+  parsed = tf.io.parse_example(serialized, {
+      key: column_spec[feature.source] for feature in feature_config.features
+      for key in feature_keys[feature.name]})
+  # Keys are checked once the examples parse, so a record that is no tf.Example (or a
+  # value of the wrong type) fails with the parser's error.
+  with tf.control_dependencies([values.flat_values for values in parsed.values()]):
+    keys = keys_of_examples(serialized)
+  allowed = sorted({k for ks in feature_keys.values() for k in ks}
+                   | {label.source for label in feature_config.labels}
+                   | set(feature_config.ignore))
+  unknown = keys.with_flat_values(tf.logical_not(tf.reduce_any(
+      keys.flat_values[:, tf.newaxis] == tf.constant(allowed), axis=1)))
+  _refuse(tf.reduce_any(unknown, axis=1), "has unknown keys `",
+          tf.strings.reduce_join(tf.ragged.boolean_mask(keys, unknown), axis=1,
+                                 separator="`, `"),
+          f"` (known keys: {', '.join(f'`{key}`' for key in allowed)})")
+  columns = {}
+  for feature in feature_config.features:
+    found = [tf.reduce_any(keys == key, axis=1) for key in feature_keys[feature.name]]
+    either = " or ".join(f"`{key}`" for key in feature_keys[feature.name])
+    _refuse(tf.logical_not(tf.reduce_any(found, axis=0)),
+            f"lacks the feature `{feature.name}` (key {either}; send a missing value as "
+            "the key with no value, an empty string or NaN)")
+    if len(found) == 2:
+      _refuse(found[0] & found[1], f"carries the feature `{feature.name}` twice, as {either}")
+    columns[feature.source] = tf.concat([parsed[key] for key in feature_keys[feature.name]],
+                                        axis=1)
+  return feature_values(columns, feature_config)
 
 
 def serving_functions(
@@ -26,12 +92,13 @@ def serving_functions(
   """The SavedModel's signatures.
 
   * `serving_default`: input `examples`, a `[batch]` string tensor of serialized
-    `tf.Example`s of the data's columns, parsed as `pipeline.parse_examples` parses
-    data files (a feature left out is missing).
+    `tf.Example`s, each feature keyed by its data column or its name
+    (`parse_request_examples`: every feature is needed, other keys are refused).
   * `predict_features`: one `[batch]` input per feature, named as the feature, of its
     `pipeline.feature_tensor_specs` dtype (raw values).
 
-  Both return every output's probabilities `[batch]` under the output's name.
+  Both return every output's probabilities `[batch]` under the output's name. The model
+  normalizes the raw values of both in its graph, as it does those of the data files.
   """
 
   def predict(features):
@@ -41,7 +108,7 @@ def serving_functions(
 
   @tf.function
   def from_examples(examples):
-    return predict(parse_examples(examples, feature_config, with_labels=False))
+    return predict(parse_request_examples(examples, feature_config))
 
   @tf.function
   def from_features(**features):
@@ -139,6 +206,16 @@ def export_saved_model(model: tf.keras.Model, feature_config: FeatureConfig,
   finally:
     shutil.rmtree(temporary, ignore_errors=True)
   return final
+
+
+def remove_old_versions(export_dir: str, keep: int) -> List[str]:
+  """Removes all but the newest `keep` versions of `export_dir` (0 keeps all), as TF
+  Serving's model servers do by convention; returns the removed paths."""
+  versions = sorted((int(n) for n in os.listdir(export_dir) if n.isdigit()), reverse=True)
+  removed = [os.path.join(export_dir, str(v)) for v in versions[keep:]] if keep > 0 else []
+  for path in removed:
+    shutil.rmtree(path)
+  return removed
 
 
 def write_warmup_requests(saved_model_dir: str,

@@ -27,8 +27,11 @@ copy of the config in the model directory; the model's preprocessing layers are 
 from that copy, so the SavedModel takes raw values.
 
 Raw values: categorical and multi-categorical features are strings (integer ids are
-read as their decimal strings); an empty string is missing. Numeric features are
-floats; NaN is missing.
+read as their decimal strings), numeric features floats. The model normalizes them in
+its graph (`FeatureEncoder`), the same for every input path (CSV and TFRecord files,
+both serving signatures): whitespace around each value is stripped, `lowercase`
+features are lowercased, and the empty string, NaN and every `csv.na_values` entry
+(for numeric features: every entry that is a number) are missing.
 """
 
 import collections
@@ -116,6 +119,8 @@ class Feature:
     vocabulary: Categorical: the known values (a list, or a path to a text file with
       one value per line, relative to the config file). Learned from the training data
       when neither this nor `num_buckets` is given.
+    lowercase: Categorical: lowercase values (after stripping whitespace) before they
+      are looked up or hashed; a given vocabulary must hold lowercase values.
     min_count: Categorical, learned vocabulary: a value must occur this often.
     max_tokens: Categorical, learned vocabulary: keep at most this many most frequent
       values.
@@ -139,6 +144,7 @@ class Feature:
   column: Optional[str] = None
   dtype: Optional[str] = None
   vocabulary: Optional[Union[Tuple[str, ...], str]] = None
+  lowercase: bool = False
   min_count: int = 1
   max_tokens: Optional[int] = None
   num_buckets: Optional[int] = None
@@ -164,6 +170,8 @@ class Feature:
     numeric_only = ("mean", "std", "boundaries", "num_bins")
     wrong = numeric_only if self.is_categorical else categorical_only
     given = [name for name in wrong if getattr(self, name) is not None]
+    if self.lowercase and not self.is_categorical:
+      given.append("lowercase")
     if given:
       raise ValueError(f"Feature {self.name!r} ({self.type}) cannot have {given}.")
     dtypes = ("string", "int64") if self.is_categorical else ("float32",)
@@ -188,6 +196,11 @@ class Feature:
         if "" in self.vocabulary:
           raise ValueError(f"Feature {self.name!r}: the vocabulary lists the empty string "
                            "(it means missing).")
+      if self.lowercase and isinstance(self.vocabulary, tuple):
+        upper = [v for v in self.vocabulary if v != v.lower()]
+        if upper:
+          raise ValueError(f"Feature {self.name!r}: lowercase features need a lowercase "
+                           f"vocabulary, got {upper[:3]}.")
     else:
       if self.boundaries is not None and self.num_bins is not None:
         raise ValueError(f"Feature {self.name!r}: give boundaries or num_bins, not both.")
@@ -325,7 +338,10 @@ class CsvFormat:
     header: Whether the first line names the columns.
     columns: The column names, in order, for files without a header.
     delimiter: Field separator (one character); whitespace around values is stripped.
-    na_values: Values that mean "missing" (besides the empty string).
+    na_values: Values that mean "missing" (besides the empty string and NaN), in every
+      format: CSV fields, `tf.Example` values and serving requests. The model compares
+      them after stripping whitespace (and lowercasing, for `lowercase` features);
+      numeric features compare the entries that are numbers.
   """
 
   header: bool = True

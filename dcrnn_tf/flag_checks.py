@@ -21,8 +21,8 @@ def greater_than(name: str, low: float) -> None:
 
 
 def in_range(name: str, low: float, high: float) -> None:
-  """`--name` must lie in [low, high)."""
-  flags.register_validator(name, lambda value: low <= value < high,
+  """`--name` must lie in [low, high) (or be unset)."""
+  flags.register_validator(name, lambda value: value is None or low <= value < high,
                            f"--{name} must be >= {low} and < {high}")
 
 

@@ -10,9 +10,11 @@ a trained `--model_dir`.
 
 import contextlib
 import json
+import logging as std_logging
 import os
+import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from absl import flags
 from absl import logging
@@ -69,11 +71,14 @@ flags.DEFINE_string("train_path", None,
                     "inside --data_dir when relative. Default: <data_dir>/train.tfrecord.gz.")
 flags.DEFINE_string("eval_path", None,
                     "Validation files (checked after each epoch). Default: "
-                    "<data_dir>/eval.tfrecord.gz, or --train_path with --split.")
+                    "<data_dir>/eval.tfrecord.gz; with --split, the validation part of "
+                    "--train_path.")
 flags.DEFINE_string("test_path", None,
-                    "Files of the final metrics (eval_metrics.json). Default: --eval_path.")
+                    "Files of the final metrics (eval_metrics.json). Default: the test part "
+                    "of --train_path with a --split that has one, else the validation data.")
 flags.DEFINE_string("feature_config", None,
-                    "Feature config JSON. Default: <data_dir>/feature_config.json.")
+                    "Feature config, JSON or YAML (.yaml, .yml). Default: "
+                    "<data_dir>/feature_config.json.")
 flags.DEFINE_enum("data_format", "auto", ["auto", "csv", "tfrecord"],
                   "File format; auto picks by file name (.csv[.gz], .tfrecord[.gz]).")
 flags.DEFINE_string("predict_path", None, "Files to predict (features; labels optional).")
@@ -83,11 +88,14 @@ flags.DEFINE_string("predict_output", None,
                     "<output>.skipped.csv. Default: <model_dir>/predictions.csv.")
 flags.DEFINE_enum("bad_rows", "fail", list(scan.BAD_ROW_POLICIES),
                   "fail: stop at the first bad row with its file, line and column; skip: "
-                  "leave bad rows out and count them in <model_dir>/data_report.json.")
+                  "leave bad rows out and count them in <model_dir>/data_report.json "
+                  "(data_report_<mode>.json for modes other than train).")
 flags.DEFINE_string("split", None,
                     "Split --train_path into train/validation/test parts by these "
-                    "fractions, e.g. 80,10,10 (reproducible per --split_seed); training "
-                    "validates on the second part and eval_metrics.json reports the third.")
+                    "fractions, e.g. 80,10,10, or 90,10 for no test part (reproducible per "
+                    "--split_seed). It applies to --train_path only: a given --eval_path or "
+                    "--test_path is read whole. The first run stores the split in "
+                    "--model_dir (split.json); later runs and modes use it.")
 flags.DEFINE_integer("split_seed", 0, "Seed of --split's row assignment.")
 flags.DEFINE_integer("batch_size", 1024, "Batch size.")
 flags.DEFINE_integer("epochs", 2, "Training epochs (passes over --train_path).")
@@ -101,8 +109,19 @@ flags.DEFINE_float("in_memory_max_mib", 1024,
                    "reshuffles all training rows); larger ones are read from the files "
                    "every epoch through a --shuffle_buffer. 0: always from the files.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.")
-flags.DEFINE_integer("verbose", 1, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a line "
-                     "per epoch.")
+flags.DEFINE_integer("keep_exports", 3,
+                     "Export versions to keep in --export_dir, the newest (0: all). "
+                     "--mode=train exports only when the weights changed since the last "
+                     "export; --mode=export always writes a new version.")
+flags.DEFINE_integer("verbose", None, "Keras fit verbosity: 0 silent, 1 progress bar, 2 a "
+                     "line per epoch. Default: 1 when stdout is a terminal, else 2.")
+flags.DEFINE_bool("tf_logs", False,
+                  "Show TensorFlow's C++ start-up and log lines (hidden by default; read "
+                  "from the command line, before TensorFlow loads, so it has no effect in "
+                  "a --flagfile; setting TF_CPP_MIN_LOG_LEVEL also shows them).")
+# `--help` lists the flags of every module of the command, not only this one's.
+for _module in (model_flags, trainer, distribute):
+  flags.adopt_module_key_flags(_module)
 
 for _name in ("synthetic_train_rows", "synthetic_eval_rows", "batch_size", "epochs",
               "shuffle_buffer", "keep_checkpoints"):
@@ -112,9 +131,12 @@ for _name in ("split_seed", "seed", "in_memory_max_mib"):
 flag_checks.greater_than("learning_rate", 0)
 flag_checks.in_range("verbose", 0, 3)
 flags.register_validator("split", lambda value: value is None or Split.is_valid_flag(value),
-                         "--split must be three numbers >= 0 with a sum > 0, such as 80,10,10")
+                         "--split must be two or three numbers >= 0 with a sum > 0, such as "
+                         "80,10,10 or 90,10")
 
 MODEL_CONFIG = "model_config.json"
+SPLIT = "split.json"
+EXPORTED = "exported.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
 DATA_REPORT = "data_report.json"
@@ -135,8 +157,6 @@ def data_path(name: str) -> str:
   value = getattr(FLAGS, name)
   if not value and name == "test_path":
     return data_path("eval_path")
-  if not value and name == "eval_path" and FLAGS.split:
-    return data_path("train_path")
   if not value and not FLAGS.data_dir:
     raise errors.UsageError(f"Give --data_dir or --{name}.")
   if not value:
@@ -146,34 +166,85 @@ def data_path(name: str) -> str:
   return ",".join(os.path.join(FLAGS.data_dir, p.strip()) for p in value.split(","))
 
 
+def split_choice() -> Tuple[Optional[str], int]:
+  """`--split` and `--split_seed`, kept in `<model_dir>/split.json` from the first run.
+
+  Raises:
+    errors.UsageError: If the flags give another split than the stored one.
+  """
+  path = os.path.join(FLAGS.model_dir, SPLIT)
+  given = {"split": FLAGS.split, "split_seed": FLAGS.split_seed}
+  if FLAGS.split is not None:
+    try:
+      Split.parse(FLAGS.split, "train", FLAGS.split_seed)
+    except ValueError as e:
+      raise errors.UsageError(str(e)) from None
+  if not os.path.exists(path):
+    if FLAGS.mode in ("train", "prepare"):
+      os.makedirs(FLAGS.model_dir, exist_ok=True)
+      with open(path, "w", encoding="utf-8") as f:
+        json.dump(given, f, indent=2)
+    return FLAGS.split, FLAGS.split_seed
+  with open(path, encoding="utf-8") as f:
+    stored = json.load(f)
+  if FLAGS["split"].present or FLAGS["split_seed"].present:
+    fractions = lambda choice: (choice["split"] and Split.parse(
+        choice["split"], "train", 0).fractions, choice["split_seed"])
+    if fractions(given) != fractions(stored):
+      raise errors.UsageError(
+          f"{FLAGS.model_dir} was prepared with --split={stored['split'] or ''} "
+          f"--split_seed={stored['split_seed']} ({path}), but the flags ask for "
+          f"--split={FLAGS.split or ''} --split_seed={FLAGS.split_seed}: leave the split "
+          "flags out, or use a new --model_dir.")
+  return stored["split"], stored["split_seed"]
+
+
 class Data:
   """The files of each role (train, validation, test, predict), checked once per run.
 
-  With `--split`, train, validation and test are parts of `--train_path`; without,
-  validation is `--eval_path` and test is `--test_path` (default: `--eval_path`).
+  `--split` splits `--train_path` alone: train is its train part; validation is
+  `--eval_path` if given, else its validation part; test is `--test_path` if given,
+  else its test part, or the validation data where the split has no test part. Without
+  a split, validation is `--eval_path` and test is `--test_path` (default:
+  `--eval_path`).
   Every role's rows are scanned (`dcrnn_tf.data.scan`) before they are read: bad rows
-  fail the run or, with `--bad_rows=skip`, are left out and counted in
-  `<model_dir>/data_report.json`.
+  fail the run or, with `--bad_rows=skip`, are left out and counted in the mode's
+  report (`data_report.json` for train, `data_report_<mode>.json` for the others).
   Training and validation rows, read every epoch, are held in memory when they fit
   under `--in_memory_max_mib` (`dcrnn_tf.data.in_memory`).
+
+  Args:
+    split: The `--split` value in force (see `split_choice`), or None.
+    split_seed: Its seed.
   """
 
-  def __init__(self):
+  def __init__(self, split: Optional[str] = None, split_seed: int = 0):
+    self.split_text = split
+    self.split_seed = split_seed
     self.reports: Dict[str, scan.ScanReport] = {}
     self.held: Dict[str, Optional[in_memory.InMemoryRows]] = {}
 
-  def path(self, role: str) -> str:
+  def source(self, role: str) -> Tuple[str, Optional[Split]]:
+    """The role's files, and the part of the split it reads (None: all rows)."""
     if role == "predict":
       if not FLAGS.predict_path:
         raise errors.UsageError("--mode=predict needs --predict_path.")
-      return FLAGS.predict_path
-    return data_path({"train": "train_path", "validation": "eval_path",
-                      "test": "test_path"}[role])
+      return FLAGS.predict_path, None
+    flag = {"train": "train_path", "validation": "eval_path", "test": "test_path"}[role]
+    if self.split_text is None or (role != "train" and getattr(FLAGS, flag)):
+      return data_path(flag), None
+    part = Split.parse(self.split_text, role, self.split_seed)
+    if part.fraction > 0 or role == "train":
+      return data_path("train_path"), part
+    if role == "test":
+      return self.source("validation")
+    raise errors.UsageError(f"{part} holds no rows: give it a fraction, or give --eval_path.")
+
+  def path(self, role: str) -> str:
+    return self.source(role)[0]
 
   def split(self, role: str) -> Optional[Split]:
-    if not FLAGS.split or role == "predict":
-      return None
-    return Split.parse(FLAGS.split, role, FLAGS.split_seed)
+    return self.source(role)[1]
 
   def check(self, role: str, feature_config: FeatureConfig, learn: bool = False):
     """Scans the role's rows; returns the statistics when `learn`."""
@@ -190,13 +261,13 @@ class Data:
     if report.bad_rows or report.empty_files:
       logging.warning("%s data: skipped %d bad rows of %d and %d empty files; see %s.",
                       role, len(report.bad_rows), report.rows, len(report.empty_files),
-                      os.path.join(FLAGS.model_dir, DATA_REPORT))
+                      report_path())
     self.write_report()
     return statistics
 
   def write_report(self) -> None:
     os.makedirs(FLAGS.model_dir, exist_ok=True)
-    path = os.path.join(FLAGS.model_dir, DATA_REPORT)
+    path = report_path()
     with open(path, "w", encoding="utf-8") as f:
       json.dump({"bad_rows_policy": FLAGS.bad_rows,
                  **{role: r.to_dict() for role, r in self.reports.items()}}, f, indent=2)
@@ -245,6 +316,14 @@ def source_feature_config_path() -> Optional[str]:
   if FLAGS.data_dir and os.path.exists(data_path("feature_config")):
     return data_path("feature_config")
   return None
+
+
+def report_path() -> str:
+  """The data report of this mode: `data_report.json` for train, else
+  `data_report_<mode>.json` (a predict run leaves the training run's report alone)."""
+  name = DATA_REPORT if FLAGS.mode == "train" else DATA_REPORT.replace(
+      ".json", f"_{FLAGS.mode}.json")
+  return os.path.join(FLAGS.model_dir, name)
 
 
 def prepared_feature_config(data: Data) -> FeatureConfig:
@@ -452,10 +531,66 @@ def tensorboard_dir() -> str:
   return FLAGS.tensorboard_dir
 
 
+def export_model(model, run: trainer.Trainer, data: Data,
+                 feature_config: FeatureConfig) -> str:
+  """Exports a new version, unless in mode train the latest export (recorded in
+  `<model_dir>/exported.json`) holds the same checkpoint; keeps `--keep_exports`."""
+  record_path = os.path.join(FLAGS.model_dir, EXPORTED)
+  record = {}
+  if os.path.exists(record_path):
+    with open(record_path, encoding="utf-8") as f:
+      record = json.load(f)
+  if (FLAGS.mode == "train" and record.get("checkpoint") == run.latest_checkpoint
+      and os.path.isdir(record.get("export", ""))):
+    logging.info("Not exported: %s already holds the weights of %s (--mode=export writes "
+                 "a new version).", record["export"], run.latest_checkpoint)
+    return record["export"]
+  features, _ = next(iter(data.dataset("test", feature_config)))
+  path = export.export_saved_model(
+      model, feature_config, FLAGS.export_dir,
+      warmup_features={name: value.numpy()[:export.WARMUP_BATCH_SIZES[-1]]
+                       for name, value in features.items()})
+  with open(record_path, "w", encoding="utf-8") as f:
+    json.dump({"checkpoint": run.latest_checkpoint, "export": path}, f, indent=2)
+  logging.info("Exported SavedModel to %s", path)
+  for removed in export.remove_old_versions(FLAGS.export_dir, FLAGS.keep_exports):
+    logging.info("Removed %s (--keep_exports=%d)", removed, FLAGS.keep_exports)
+  return path
+
+
+class _TensorFlowInfo(std_logging.Filter):
+  """Drops the INFO lines that TensorFlow's Python code logs through absl (the saver's
+  "Sharding callback duration", the SavedModel builder's paths)."""
+
+  def __init__(self):
+    super().__init__()
+    self.directory = os.path.dirname(tf.__file__) + os.sep
+
+  def filter(self, record):
+    return record.levelno > std_logging.INFO or not record.pathname.startswith(self.directory)
+
+
+def hide_tensorflow_info() -> None:
+  """Hides TensorFlow's Python INFO lines (see `--tf_logs`), from its own logger and
+  those it writes through absl."""
+  tf.get_logger().setLevel("WARNING")
+  logging.get_absl_handler().addFilter(_TensorFlowInfo())
+
+
+def verbosity() -> int:
+  """`--verbose`, by default a progress bar on a terminal and a line per epoch in a file
+  (a bar written to a file is a line of carriage returns per step)."""
+  if FLAGS.verbose is not None:
+    return FLAGS.verbose
+  return 1 if sys.stdout.isatty() else 2
+
+
 def main(argv):
   if len(argv) > 1:
     raise errors.UsageError(f"Unexpected arguments: {argv[1:]}")
   check_loss_weighting()
+  if not FLAGS.tf_logs:
+    hide_tensorflow_info()
   strategy = distribute.setup()
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
@@ -475,8 +610,8 @@ def main(argv):
 def run_mode(strategy: tf.distribute.Strategy) -> None:
   """Checks every file the mode reads, then prepares, trains, evaluates, exports or
   predicts."""
-  data = Data()
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
+    data = Data(*split_choice())
     feature_config = prepared_feature_config(data)
     for role in MODE_ROLES[FLAGS.mode]:
       if role not in data.reports:
@@ -500,7 +635,7 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
     validation = data.dataset("validation", feature_config, for_fit=True)
     run.fit(training_input(data, feature_config), FLAGS.epochs, validation_data=validation,
             validation_steps=-(-data.reports["validation"].valid_rows // FLAGS.batch_size),
-            verbose=FLAGS.verbose)
+            verbose=verbosity())
   run.restore_best()  # With early stopping, everything below uses the best epoch.
   if not distribute.is_chief(strategy):  # Only the chief evaluates, exports and predicts;
     distribute.barrier(strategy)  # the other workers stay up until it is done.
@@ -509,12 +644,7 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
   if FLAGS.mode in ("train", "evaluate"):
     evaluate(model, data, feature_config)
   if FLAGS.mode in ("train", "export"):
-    features, _ = next(iter(data.dataset("test", feature_config)))
-    path = export.export_saved_model(
-        model, feature_config, FLAGS.export_dir,
-        warmup_features={name: value.numpy()[:export.WARMUP_BATCH_SIZES[-1]]
-                         for name, value in features.items()})
-    logging.info("Exported SavedModel to %s", path)
+    export_model(model, run, data, feature_config)
   if FLAGS.mode == "predict":
     predict(model, data, feature_config)
   if FLAGS.mode == "inspect":
@@ -522,5 +652,13 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
   distribute.barrier(strategy)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The command: `--help` (`-h`, `-?`, `--helpshort`) lists the flags and exits with
+  status 0 (absl's exits with 1); `--helpfull` adds absl's own flags."""
+  if any(arg in ("--help", "-help", "-h", "-?", "--helpshort") for arg in sys.argv[1:]):
+    app.usage(shorthelp=True, writeto_stdout=True, exitcode=0)
   errors.run(main)
+
+
+if __name__ == "__main__":
+  run()

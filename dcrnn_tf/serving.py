@@ -6,6 +6,13 @@ An export (`dcrnn_tf.export`) has two signatures:
   `tf.Example`s;
 * `predict_features`: one `[batch]` input per feature, named as the feature.
 
+The naming rule: a request names every feature by its feature name. A `tf.Example` (the
+format of the TFRecord files) may name it by its data column (`column`) instead, and
+may carry label and `ignore` columns, which are left unused (`example_keys`). A request
+that lacks a feature, names one twice, or carries any other key is refused
+(`INVALID_ARGUMENT`); a missing value is sent as a present feature with no value, `""`,
+NaN or an `na_values` entry.
+
 Both return one `[batch]` float32 probability per output of the feature config. This
 module builds requests for them, as a gRPC `PredictRequest` (`tensorflow-serving-api`)
 or a REST JSON body in the "columnar" format (`{"signature_name": ..., "inputs": ...}`),
@@ -17,7 +24,7 @@ input's name, before they reach a server.
 import base64
 import json
 import urllib.request
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import grpc
 import numpy as np
@@ -38,34 +45,37 @@ EXAMPLES = "examples"
 Features = Mapping[str, Any]
 
 
+def example_keys(config: FeatureConfig) -> Dict[str, Tuple[str, ...]]:
+  """The keys that may carry each feature in a `tf.Example` request: its data column,
+  and its feature name where that differs and is no column of the config."""
+  columns = set(config.columns) | set(config.ignore)
+  return {f.name: (f.source,) if f.name == f.source or f.name in columns
+                  else (f.source, f.name)
+          for f in config.features}
+
+
 def serialize_examples(features: Features, config: FeatureConfig) -> np.ndarray:
   """Serialized `tf.Example`s, one per row of `features`.
 
   Args:
-    features: `[batch]` raw values per feature name; a feature left out is left out
-      of every example (the model then sees it as missing). Each becomes the example
-      feature of its data column, of the column's `pipeline.example_feature_spec`
-      dtype.
+    features: `[batch]` raw values of every feature, by feature name. Each becomes the
+      example feature of its data column, of the column's
+      `pipeline.example_feature_spec` dtype; a missing integer id (`""` or None) is the
+      column with no value.
     config: The feature config.
 
   Returns:
     A `[batch]` object array of `bytes`.
 
   Raises:
-    ValueError: On an unknown feature, values that are not a vector, or features of
-      different lengths.
+    ValueError: On a missing or unknown feature, values that are not a vector, or
+      features of different lengths.
     TypeError: On values that do not fit the feature's dtype.
   """
   spec = example_feature_spec(config, with_labels=False)
-  unknown = sorted(set(features) - {f.name for f in config.features})
-  if unknown:
-    raise ValueError(f"Unknown features {unknown}; the model's features are "
-                     f"{[f.name for f in config.features]}.")
-  columns = {}
-  for feature in config.features:
-    if feature.name in features and feature.source not in columns:
-      columns[feature.source] = _as_dtype(feature.name, features[feature.name],
-                                          spec[feature.source].dtype)
+  _check_feature_names(SERVING_DEFAULT, features, config)
+  columns = {f.source: _as_dtype(f.name, features[f.name], spec[f.source].dtype)
+             for f in config.features}
   rows = _batch_size(columns)
   # One Example, updated in place for every row (as `pipeline.write_tfrecord` does).
   example = tf.train.Example()
@@ -75,7 +85,7 @@ def serialize_examples(features: Features, config: FeatureConfig) -> np.ndarray:
   for i in range(rows):
     for field, values in lists:
       del field[:]
-      if values[i] is not None:  # A missing integer id is left out of the example.
+      if values[i] is not None:  # A missing integer id: the column with no value.
         field.append(values[i])
     serialized[i] = example.SerializeToString()
   return serialized
@@ -87,8 +97,7 @@ def signature_inputs(signature: str, features: Features,
 
   Args:
     signature: `SERVING_DEFAULT` or `PREDICT_FEATURES`.
-    features: `[batch]` values per feature name. `PREDICT_FEATURES` needs every
-      feature; `SERVING_DEFAULT` accepts a subset.
+    features: `[batch]` values of every feature, by feature name.
     config: The feature config.
 
   Returns:
@@ -104,11 +113,7 @@ def signature_inputs(signature: str, features: Features,
   if signature != PREDICT_FEATURES:
     raise ValueError(f"Unknown signature {signature!r}; expected one of {SIGNATURES}.")
   specs = feature_tensor_specs(config)
-  missing = [name for name in specs if name not in features]
-  unknown = sorted(set(features) - set(specs))
-  if missing or unknown:
-    raise ValueError(f"{PREDICT_FEATURES} needs exactly the features {list(specs)}; "
-                     f"missing {missing}, unknown {unknown}.")
+  _check_feature_names(PREDICT_FEATURES, features, config)
   inputs = {name: _as_dtype(name, features[name], spec.dtype) for name, spec in specs.items()}
   _batch_size(inputs)
   return inputs
@@ -181,6 +186,15 @@ def predict_rest(server: str, model_name: str, body: Dict[str, Any], config: Fea
   if not isinstance(outputs, dict):  # A model with one output gets it unnamed.
     outputs = {config.output_names[0]: outputs}
   return {name: np.asarray(values, np.float32) for name, values in outputs.items()}
+
+
+def _check_feature_names(signature: str, features: Features, config: FeatureConfig) -> None:
+  names = [f.name for f in config.features]
+  missing = [name for name in names if name not in features]
+  unknown = sorted(set(features) - set(names))
+  if missing or unknown:
+    raise ValueError(f"{signature} needs exactly the features {names}; missing {missing}, "
+                     f"unknown {unknown}.")
 
 
 def _as_dtype(name: str, values: Any, dtype: tf.DType) -> np.ndarray:

@@ -267,7 +267,8 @@ class Trainer:
                      validation_data=validation_data, validation_steps=validation_steps,
                      initial_epoch=epoch, epochs=epoch + 1,
                      steps_per_epoch=train_input.steps(self.strategy, skip),
-                     callbacks=self._callbacks(skip), verbose=verbose)
+                     callbacks=self._callbacks(skip) + [EpochProgress(epochs)],
+                     verbose=verbose)
       skip = 0
       if self.stopping.stopped:
         self._log_stop()
@@ -547,3 +548,18 @@ class StepCheckpoint(EpochCheckpoint):
     self.pending = None
     self.skip = 0
     super().on_epoch_end(epoch, logs)
+
+
+class EpochProgress(tf.keras.callbacks.ProgbarLogger):
+  """Keras' progress output, with the header "Epoch i/n" counting all `epochs`.
+
+  `Trainer.fit` trains one epoch per `Model.fit` call (`epochs=epoch + 1`), for which
+  Keras would print no header before the first epoch and "Epoch i/i" before the others.
+  """
+
+  def __init__(self, epochs: int):
+    super().__init__(count_mode="steps")
+    self.total_epochs = epochs
+
+  def set_params(self, params):
+    super().set_params({**params, "epochs": self.total_epochs})

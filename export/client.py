@@ -7,9 +7,9 @@ r"""Sends a predict request to TF Serving over gRPC or REST and prints the outpu
 
 The rows come from a CSV file with a header (`--input_csv`, its first `--max_rows`
 rows) or from JSON (`--rows`, a list of objects from feature name to value); the
-feature config (`--feature_config`) gives the inputs' dtypes. `serving_default` sends
-the rows as serialized `tf.Example`s (features may be left out), `predict_features` as
-one tensor per feature (all are needed). The outputs are printed as JSON; with
+feature config (`--feature_config`) gives the inputs' dtypes. Every row names every
+feature (a missing value is `""`, or `NaN` for a number). `serving_default` sends the
+rows as serialized `tf.Example`s, `predict_features` as one tensor per feature. The outputs are printed as JSON; with
 `--dry_run` the request is printed instead of sent (the JSON body for `--rest`, for
 `curl -d @body.json`). The requests are built by `dcrnn_tf.serving`.
 """

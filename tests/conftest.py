@@ -39,10 +39,12 @@ def random_features(config: FeatureConfig, rows: int, seed: int = 0):
 
 def serialize_example(**columns) -> bytes:
   """A serialized tf.Example: str lists → bytes_list, int lists → int64_list, float
-  lists → float_list."""
+  lists → float_list; an empty list → the key with no value (a missing value)."""
   example = tf.train.Example()
   for name, values in columns.items():
     feature = example.features.feature[name]
+    if not values:
+      continue
     if isinstance(values[0], float):
       feature.float_list.value.extend(values)
     elif isinstance(values[0], int):

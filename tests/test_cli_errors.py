@@ -35,8 +35,8 @@ FEATURES = {"features": [{"name": "user", "type": "categorical"},
     ("--expert_units=", "flag --expert_units=[]: --expert_units must be a comma-separated "
      "list of integers >= 1"),
     ("--dropout=1", "flag --dropout=1.0: --dropout must be >= 0 and < 1"),
-    ("--split=80,10", "flag --split=80,10: --split must be three numbers >= 0 with a sum > "
-     "0, such as 80,10,10"),
+    ("--split=80", "flag --split=80: --split must be two or three numbers >= 0 with a sum > "
+     "0, such as 80,10,10 or 90,10"),
     ("--steps_per_execution=0", "flag --steps_per_execution=0: --steps_per_execution must "
      "be >= 1"),
     ("--epochs=two", "flag --epochs=two: invalid literal for int() with base 10: 'two'"),

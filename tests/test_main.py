@@ -17,15 +17,16 @@ import tensorflow as tf
 pytestmark = pytest.mark.slow
 
 TINY = ["--synthetic_train_rows=4000", "--synthetic_eval_rows=1000", "--batch_size=256",
-        "--shared_units=8", "--private_units=4", "--cross_dim=16", "--tower_units=16",
-        "--verbose=0"]
+        "--shared_units=8", "--private_units=4", "--cross_dim=16", "--tower_units=16"]
 
 
 def run_main(workdir, *flags, check=True):
   command = [sys.executable, "-m", "dcrnn_tf.main", "--synthetic",
              f"--data_dir={workdir}/data", f"--model_dir={workdir}/model",
              f"--export_dir={workdir}/export"] + TINY + list(flags)
-  result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+  # As a user runs it: without the TF_CPP_MIN_LOG_LEVEL that conftest sets.
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env)
   if check and result.returncode:
     raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
   return result
@@ -37,7 +38,13 @@ def workdir(tmp_path_factory):
 
 
 def test_train_writes_metrics_checkpoint_and_export(workdir):
-  log = run_main(workdir, "--epochs=1").stderr
+  result = run_main(workdir, "--epochs=1")
+  log = result.stderr
+  # TensorFlow's start-up lines are hidden; stdout (not a terminal) has a line per epoch.
+  for noise in ("absl::InitializeLog", "cuInit", "oneDNN", "cuda", "Sharding callback",
+                "Assets written"):
+    assert noise not in log
+  assert "\r" not in result.stdout and len(result.stdout.splitlines()) == 1
   assert "Holding the 4000 train rows in memory" in log
   assert "Holding the 1000 validation rows in memory" in log
   metrics = json.loads((workdir / "model" / "eval_metrics.json").read_text())
@@ -51,12 +58,16 @@ def test_train_writes_metrics_checkpoint_and_export(workdir):
 
 
 def test_rerun_resumes_from_the_latest_checkpoint(workdir):
-  log = run_main(workdir, "--epochs=2").stderr
-  assert "Resuming from" in log and "epoch 1 of 2" in log
+  result = run_main(workdir, "--epochs=2")
+  assert "Resuming from" in result.stderr and "epoch 1 of 2" in result.stderr
+  assert result.stdout.splitlines()[0] == "Epoch 2/2"
   epochs = pd.read_csv(workdir / "model" / "training_log.csv")["epoch"].tolist()
   assert epochs == [0, 1]
+  versions = sorted(os.listdir(workdir / "export"))
   log = run_main(workdir, "--epochs=2").stderr
   assert "nothing to train" in log
+  assert f"Not exported: {workdir}/export/{versions[-1]} already holds the weights" in log
+  assert sorted(os.listdir(workdir / "export")) == versions
 
 
 def test_resume_refuses_other_model_flags(workdir):
@@ -76,8 +87,13 @@ def test_evaluate_mode_reproduces_the_metrics(workdir):
 
 def test_predict_mode_matches_the_latest_export(workdir):
   output = workdir / "predictions.csv"
+  training_report = (workdir / "model" / "data_report.json").read_text()
   run_main(workdir, "--mode=predict", f"--predict_path={workdir}/data/eval.csv",
            f"--predict_output={output}")
+  assert (workdir / "model" / "data_report.json").read_text() == training_report
+  report = json.loads((workdir / "model" / "data_report_predict.json").read_text())
+  assert sorted(report) == ["bad_rows_policy", "predict"]
+  assert report["predict"]["valid_rows"] == 1000
   predictions = pd.read_csv(output)
   assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
   assert (predictions["file"] == f"{workdir}/data/eval.csv").all()
@@ -92,10 +108,12 @@ def test_predict_mode_matches_the_latest_export(workdir):
                                rtol=1e-5, atol=1e-7)
 
 
-def test_export_mode_adds_a_new_version(workdir):
+def test_export_mode_adds_a_new_version_and_keeps_the_newest(workdir):
   before = set(os.listdir(workdir / "export"))
-  run_main(workdir, "--mode=export")
-  assert len(set(os.listdir(workdir / "export")) - before) == 1
+  assert len(before) == 2
+  run_main(workdir, "--mode=export", "--keep_exports=1")
+  after = os.listdir(workdir / "export")
+  assert len(after) == 1 and after[0] not in before and int(after[0]) > max(map(int, before))
 
 
 def test_trains_from_csv_files_read_every_epoch(workdir):
@@ -137,3 +155,41 @@ def test_a_config_prepared_again_from_other_data_is_refused(workdir):
   assert message.endswith(". Restore the config it was trained on, or train in a new "
                           "--model_dir (or delete this one).")
   assert not (copy / "feature_config.json").exists()
+
+
+def test_split_applies_to_the_training_files_and_is_stored(workdir):
+  train = f"--train_path={workdir}/data/train.csv"
+  model = workdir / "split_model"
+  result = run_main(workdir, "--epochs=2", train, "--split=90,10", f"--model_dir={model}")
+  assert result.stdout.splitlines()[0::2] == ["Epoch 1/2", "Epoch 2/2"]
+  report = json.loads((model / "data_report.json").read_text())
+  rows = {role: report[role]["valid_rows"] for role in ("train", "validation", "test")}
+  assert rows["train"] + rows["validation"] == 4000 and rows["test"] == rows["validation"]
+  assert json.loads((model / "split.json").read_text()) == {"split": "90,10", "split_seed": 0}
+  # Later modes use the stored split; a given test file is read whole.
+  run_main(workdir, "--mode=evaluate", train, f"--model_dir={model}")
+  metrics = json.loads((model / "eval_metrics.json").read_text())
+  assert metrics["ctr"]["count"] == rows["validation"]
+  assert (model / "data_report_evaluate.json").exists()
+  run_main(workdir, "--mode=evaluate", train, f"--model_dir={model}",
+           f"--test_path={workdir}/data/eval.csv")
+  assert json.loads((model / "eval_metrics.json").read_text())["ctr"]["count"] == 1000
+  result = run_main(workdir, "--mode=evaluate", train, f"--model_dir={model}",
+                    "--split=80,10,10", check=False)
+  assert result.returncode == 2
+  assert (f"{model} was prepared with --split=90,10 --split_seed=0 ({model}/split.json), but "
+          "the flags ask for --split=80,10,10 --split_seed=0: leave the split flags out, or "
+          "use a new --model_dir.") in result.stderr
+
+
+def test_help_lists_every_flag_of_the_package_and_exits_0(workdir):
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from dcrnn_tf import distribute, main, model_flags, trainer  # pylint: disable=import-outside-toplevel
+  result = subprocess.run([sys.executable, "-m", "dcrnn_tf.main", "--help"],
+                          capture_output=True, text=True, cwd=workdir)
+  assert result.returncode == 0
+  for module in (main, model_flags, trainer, distribute):
+    for flag in flags.FLAGS.get_flags_for_module(module.__name__):
+      assert f"--{flag.name}:" in result.stdout or f"--[no]{flag.name}:" in result.stdout
+  for foreign in ("--test_srcdir", "--tpu", "--only_check_args"):
+    assert foreign not in result.stdout

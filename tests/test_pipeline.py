@@ -13,8 +13,10 @@ import tensorflow as tf
 from conftest import serialize_example
 
 from dcrnn_tf.data import pipeline
+from dcrnn_tf.data import scan
 from dcrnn_tf.data.split import PARTS, Split
 from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Label, Task
+from dcrnn_tf.layers.feature_encoder import normalize_strings
 
 CONFIG = FeatureConfig(
     features=(Feature("user", "categorical", dtype="int64"),
@@ -195,7 +197,8 @@ def test_missing_csv_values_are_empty_strings_and_nan(tmp_path):
                   ", i7 ,,2,0,0\n")
   (features, labels), = _batches(pipeline.make_dataset(str(path), CONFIG, 8))
   assert _strings(features["user"]) == ["3", ""]
-  assert _strings(features["item"]) == ["", "i7"]  # Stripped.
+  assert _strings(features["item"]) == ["", " i7 "]  # As in the file: the model strips.
+  assert _strings(normalize_strings(features["item"]).numpy()) == ["", "i7"]
   np.testing.assert_array_equal(features["price"], [1.5, np.nan])
   np.testing.assert_array_equal(features["row"], [np.nan, 2.0])
   np.testing.assert_array_equal(labels["click"], [1.0, 0.0])
@@ -302,6 +305,29 @@ def test_split_parse_and_validation():
     Split(part="eval")
 
 
+def test_two_split_numbers_mean_no_test_part():
+  split = Split.parse("90,10", "test", 0)
+  assert split.fractions == (0.9, 0.1, 0.0) and split.fraction == 0.0
+  assert str(split) == "the test part of --split=90,10,0 --split_seed=0"
+
+
+@pytest.mark.parametrize("text", ["80", "80,10,5,5", "a,b", "-10,110", "0,0"])
+def test_split_values_that_are_refused(text):
+  with pytest.raises(ValueError) as error:
+    Split.parse(text, "train", 0)
+  assert str(error.value) == (f"--split={text}: expected two or three numbers >= 0 (train, "
+                              "validation[, test]) such as 80,10,10 or 90,10.")
+
+
+def test_an_empty_part_is_named_in_the_error(tmp_path):
+  path = tmp_path / "data.csv"
+  path.write_text("user,item,price,row,click,conversion\n3,a,1.5,1,1,0\n")
+  with pytest.raises(scan.DataError) as error:
+    scan.scan(str(path), CONFIG, split=Split.parse("100,0,0", "test", 3))
+  assert str(error.value) == (f"No valid data rows in '{path}' in the test part of "
+                              "--split=100,0,0 --split_seed=3 (0 rows read, 0 bad).")
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tfrecord"])
 def test_skip_rows_leaves_out_exactly_those_rows(tmp_path, suffix):
   shards = _write_split_data(tmp_path)
@@ -340,12 +366,14 @@ def test_census_format_without_header(tmp_path):
                   "  28 ,Private,338409,  Some college ,Prof-specialty,  <=50K.  \n")
   (features, labels), = _batches(pipeline.make_dataset(str(path), CENSUS, 8))
   np.testing.assert_array_equal(features["age"], [39.0, 50.0, np.nan, 28.0])
-  assert _strings(features["workclass"]) == ["State-gov", "", "Private", "Private"]
+  assert _strings(features["workclass"]) == [" State-gov", " ?", " Private", "Private"]
+  normalized = lambda name: _strings(
+      normalize_strings(features[name], na_values=("?",)).numpy())
+  assert normalized("workclass") == ["State-gov", "", "Private", "Private"]
   np.testing.assert_array_equal(features["fnlwgt"], [77516.0, 83311.0, 215646.0, 338409.0])
-  assert _strings(features["education"]) == ["Bachelors", "Bachelors", "HS-grad",
-                                             "Some college"]
-  assert _strings(features["occupation"]) == ["Adm-clerical", "", "Handlers-cleaners",
-                                              "Prof-specialty"]
+  assert normalized("education") == ["Bachelors", "Bachelors", "HS-grad", "Some college"]
+  assert normalized("occupation") == ["Adm-clerical", "", "Handlers-cleaners",
+                                      "Prof-specialty"]
   np.testing.assert_array_equal(labels["income"], [0.0, 1.0, 1.0, 0.0])
 
 
@@ -360,7 +388,9 @@ def test_custom_delimiter_and_na_values_with_header(tmp_path):
                   "NULL;-;0\n"
                   " - ; NULLS ;1\n")
   (features, labels), = _batches(pipeline.make_dataset(str(path), config, 8))
-  assert _strings(features["city"]) == ["Paris, France", "", "NULLS"]
+  assert _strings(features["city"]) == ["Paris, France", "-", " NULLS "]
+  assert _strings(normalize_strings(features["city"], na_values=("NULL", "-")).numpy()) == [
+      "Paris, France", "", "NULLS"]
   np.testing.assert_array_equal(features["score"], [1.5, np.nan, np.nan])
   np.testing.assert_array_equal(labels["click"], [1.0, 0.0, 1.0])
 
@@ -401,7 +431,8 @@ def test_multi_categorical_values(tmp_path):
   ])
   for path in (str(csv_path), tfrecord_path):
     (features, labels), = _batches(pipeline.make_dataset(path, config, 8))
-    assert _strings(features["tags"]) == ["a;b;c", "", "x"], path
+    # The CSV's " x " as in the file: the model strips each value.
+    assert _strings(normalize_strings(features["tags"]).numpy()) == ["a;b;c", "", "x"], path
     assert _strings(features["ids"]) == ["1|22", "7", ""], path
     np.testing.assert_array_equal(labels["click"], [1.0, 0.0, 1.0])
 

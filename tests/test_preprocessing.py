@@ -133,15 +133,18 @@ def test_saved_model_takes_raw_examples(trained, tmp_path):
   model, config = trained
   path = export.export_saved_model(model, config, str(tmp_path / "export"))
   loaded = tf.saved_model.load(path)
+  # Every feature is in every example; a missing value is the key with no value.
+  missing = {name: [] for name in ("item", "user", "tags", "shop", "price", "age", "score")}
   examples = [
       serialize_example(item=["item3"], user=[5], tags=["t1", "t2"], shop=["shop1"], price=[10.0],
                age=[30.0], score=[5.0]),
       serialize_example(item=["never-seen"], user=[987654321], tags=["unseen", "t1"],
                shop=["unseen shop"], price=[1e30], age=[-1e30], score=[1e30]),
-      serialize_example(),  # Every feature missing.
-      serialize_example(item=["item3"], price=[INF], age=[INF], score=[-INF]),
-      serialize_example(tags=["unseen"], price=[NAN], age=[NAN], score=[NAN],
-               conversion=[1]),  # Labels and unknown columns are ignored.
+      serialize_example(**missing),  # Every feature missing.
+      serialize_example(**{**missing, "item": ["item3"], "price": [INF], "age": [INF],
+                           "score": [-INF]}),
+      serialize_example(**{**missing, "tags": ["unseen"], "price": [NAN], "age": [NAN],
+                           "score": [NAN]}, conversion=[1]),  # Labels are ignored.
   ]
   served = loaded.signatures["serving_default"](examples=tf.constant(examples))
   _check_probabilities({name: served[name].numpy() for name in OUTPUTS}, len(examples))

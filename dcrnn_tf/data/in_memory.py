@@ -1,7 +1,7 @@
 """Rows parsed once and held in memory, served in batches reshuffled every pass.
 
 Parsing CSV or `tf.Example` records costs far more than a training step of a small
-model (DESIGN.md §5 measures 170–190k rows/s on 2 cores), so a data set that is read
+model (docs/design.md §4 gives 170–190k rows/s on 2 cores), so a data set that is read
 every epoch and fits in memory is parsed once (`InMemoryRows.load`) and its columns
 kept as tensors, a categorical column as its distinct strings and one int32 index per
 row. Each pass then draws a permutation of all rows (a full shuffle, not a buffer's)

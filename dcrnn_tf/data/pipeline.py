@@ -1,13 +1,16 @@
 """tf.data input pipelines for CSV and TFRecord files described by a `FeatureConfig`.
 
 Both formats batch the raw records first and parse whole batches (`tf.io.decode_csv`,
-`tf.io.parse_example`): parsing row by row is several times slower (DESIGN.md §5).
+`tf.io.parse_example`): parsing row by row is several times slower (docs/design.md §4).
 
 A batch is `(features, labels)`: `features` maps every feature name, in config order,
-to a raw `[batch]` tensor — a string for categorical features (integer ids become their
-decimal strings; missing is the empty string) and a float32 for numeric ones (missing is
-NaN) — and `labels` maps every label name to a float32 0/1 `[batch]` tensor. The model
-does all further preprocessing (see `FeatureEncoder`).
+to a raw `[batch]` tensor — a string for categorical features, the value as it is in the
+file (integer ids become their decimal strings; an absent value is the empty string),
+and a float32 for numeric ones (CSV fields are stripped, and the empty string and the
+`na_values` become NaN, before they are parsed) — and `labels` maps every label name to
+a float32 0/1 `[batch]` tensor. The model normalizes the raw values (whitespace, case,
+`na_values`) and does all further preprocessing in its graph (see `FeatureEncoder`), so
+that files and serving requests run the same code.
 
 CSV files have a header line naming their columns, or the config lists the columns
 (`csv.columns`). TFRecord files hold `tf.train.Example` records: categorical features as
@@ -79,6 +82,24 @@ def parse_examples(serialized: tf.Tensor, config: FeatureConfig, with_labels: bo
     when `with_labels` is false.
   """
   columns = tf.io.parse_example(serialized, example_feature_spec(config, with_labels))
+  features = feature_values(columns, config)
+  if not with_labels:
+    return features
+  labels = {}
+  for label in config.labels:
+    values = columns[label.source]
+    if label.positive_values:
+      labels[label.name] = _is_positive(first_values(values, ""), label.positive_values)
+    else:
+      labels[label.name] = tf.cast(first_values(values, 0), tf.float32)
+  return features, labels
+
+
+def feature_values(columns: Mapping[str, tf.RaggedTensor],
+                   config: FeatureConfig) -> Dict[str, tf.Tensor]:
+  """The model inputs of parsed `tf.Example` columns (`tf.io.RaggedFeature`s keyed by
+  data column): per feature, its first value, or for a multi-categorical feature its
+  values joined by the delimiter; an absent value is `""` or NaN."""
   features = {}
   for feature in config.features:
     values = columns[feature.source]
@@ -92,16 +113,7 @@ def parse_examples(serialized: tf.Tensor, config: FeatureConfig, with_labels: bo
         features[feature.name] = first_values(values, "")
     else:
       features[feature.name] = first_values(values, float("nan"))
-  if not with_labels:
-    return features
-  labels = {}
-  for label in config.labels:
-    values = columns[label.source]
-    if label.positive_values:
-      labels[label.name] = _is_positive(first_values(values, ""), label.positive_values)
-    else:
-      labels[label.name] = tf.cast(first_values(values, 0), tf.float32)
-  return features, labels
+  return features
 
 
 def list_files(file_pattern: str) -> List[str]:
@@ -474,16 +486,17 @@ def _csv_parser(columns: Sequence[str], config: FeatureConfig, with_labels: bool
   def parse(lines):
     values = tf.io.decode_csv(lines, [tf.constant("", tf.string)] * len(selected),
                               field_delim=config.csv.delimiter, select_cols=selected)
+    fields = dict(zip(names, values))
     raw = {}
-    for name, value in zip(names, values):
+    for name, value in fields.items():
       value = tf.strings.strip(value)
       is_missing = tf.reduce_any(value[:, tf.newaxis] == tf.constant(missing), axis=1)
       raw[name] = (value, is_missing)
     features = {}
     for feature in config.features:
       value, is_missing = raw[feature.source]
-      if feature.is_categorical:
-        features[feature.name] = tf.where(is_missing, "", value)
+      if feature.is_categorical:  # As in the file: the model normalizes it.
+        features[feature.name] = fields[feature.source]
       else:
         features[feature.name] = tf.where(
             is_missing, float("nan"),

@@ -29,6 +29,7 @@ from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.errors import ConfigError, DataError
 from dcrnn_tf.features import MULTI_CATEGORICAL, Feature, FeatureConfig
+from dcrnn_tf.layers.feature_encoder import normalize_numbers, normalize_strings
 
 BAD_ROW_POLICIES = ("fail", "skip")
 # ASCII digits only: what `tf.strings.to_number`, which training uses, reads.
@@ -116,19 +117,21 @@ class ScanReport:
 
 
 class _Statistics:
-  """Value counts of categorical features and values of numeric ones."""
+  """Value counts of categorical features and values of numeric ones, normalized as the
+  model normalizes them (`normalize_strings`, `normalize_numbers`)."""
 
   def __init__(self, config: FeatureConfig):
+    self.na_values = config.csv.na_values
     self.counts = {f.name: collections.Counter() for f in config.features if f.is_categorical}
     self.values = {f.name: [] for f in config.features if not f.is_categorical}
     self.chunks = {f.name: [] for f in config.features if not f.is_categorical}
 
   def add(self, feature: Feature, value) -> None:
-    """Adds one row's parsed value (a string, or a float)."""
+    """Adds one row's value (a raw string, or a float)."""
     if feature.is_categorical:
       if feature.type == MULTI_CATEGORICAL:
-        self.counts[feature.name].update(v for v in value.split(feature.delimiter) if v)
-      elif value != "":
+        self.counts[feature.name].update(value.split(feature.delimiter))
+      else:
         self.counts[feature.name][value] += 1
     elif not math.isnan(value):
       self.values[feature.name].append(value)
@@ -146,15 +149,31 @@ class _Statistics:
         tokens, counts = np.unique(flat, return_counts=True)
         self.counts[feature.name].update(
             {t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t): int(c)
-             for t, c in zip(tokens, counts) if t != b""})
+             for t, c in zip(tokens, counts)})
       else:
         numbers = pipeline.first_values(values, np.nan).numpy()[valid]
         self.chunks[feature.name].append(numbers[~np.isnan(numbers)])
 
+  def categorical_counts(self, feature: Feature) -> collections.Counter:
+    """The counts of the feature's values as the model looks them up (missing left out)."""
+    raw = self.counts[feature.name]
+    if not raw:
+      return collections.Counter()
+    normalized = normalize_strings(tf.constant(list(raw)), feature.lowercase,
+                                   self.na_values).numpy()
+    counts = collections.Counter()
+    for value, count in zip(normalized, raw.values()):
+      if value:
+        counts[value.decode("utf-8", "replace")] += count
+    return counts
+
   def numeric_values(self, feature: Feature) -> np.ndarray:
-    """The feature's values as the model reads them (float32), log-transformed if `log`."""
+    """The feature's values as the model reads them (float32, missing left out),
+    log-transformed if `log`."""
     values = np.concatenate([np.asarray(self.values[feature.name], np.float32)]
-                            + self.chunks[feature.name]).astype(np.float64)
+                            + self.chunks[feature.name])
+    values = normalize_numbers(tf.constant(values), self.na_values).numpy()
+    values = values[~np.isnan(values)].astype(np.float64)
     return np.sign(values) * np.log1p(np.abs(values)) if feature.log else values
 
 
@@ -172,7 +191,7 @@ class _RowChecker:
     for feature in self.config.features:
       raw = get(feature.source)
       if feature.is_categorical:
-        values.append("" if raw in self.missing else raw)
+        values.append(raw)
         continue
       if raw in self.missing:
         number = float("nan")
@@ -262,7 +281,8 @@ def scan(file_pattern: str,
         raise DataError(f"{path}:1: the file holds no data rows.")
       report.empty_files.append(path)
   if report.valid_rows == 0:
-    raise DataError(f"No valid data rows in {file_pattern!r} ({report.rows} rows read, "
+    of = f" in {split}" if split is not None else ""
+    raise DataError(f"No valid data rows in {file_pattern!r}{of} ({report.rows} rows read, "
                     f"{len(report.bad_rows)} bad).")
   return report, statistics
 
@@ -569,7 +589,7 @@ def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
     if not feature.needs_statistics:
       features.append(feature)
     elif feature.is_categorical:
-      ranked = sorted(((c, v) for v, c in statistics.counts[feature.name].items()
+      ranked = sorted(((c, v) for v, c in statistics.categorical_counts(feature).items()
                        if c >= feature.min_count), key=lambda cv: (-cv[0], cv[1]))
       if not ranked:
         raise ConfigError(_empty_vocabulary(feature, statistics.counts[feature.name]))

@@ -42,20 +42,41 @@ class Split:
 
   @staticmethod
   def is_valid_flag(text: str) -> bool:
-    """Whether `text` is three numbers >= 0 with a positive sum (what `parse` takes)."""
+    """Whether `parse` takes `text`."""
     try:
-      numbers = [float(x) for x in text.split(",")]
+      Split.parse(text, "train", 0)
     except ValueError:
       return False
-    return (len(numbers) == 3 and all(0 <= n < float("inf") for n in numbers)
-            and sum(numbers) > 0)
+    return True
 
   @classmethod
   def parse(cls, text: str, part: str, seed: int) -> "Split":
-    """From a flag value such as `"80,10,10"` or `"0.8,0.1,0.1"`."""
-    numbers = [float(x) for x in text.split(",")]
+    """From a flag value such as `"80,10,10"` or `"0.8,0.1,0.1"`; two numbers (`"90,10"`)
+    are train and validation, with no test part.
+
+    Raises:
+      ValueError: If the value is not two or three numbers >= 0 with a positive sum.
+    """
+    try:
+      numbers = [float(x) for x in text.split(",")]
+    except ValueError:
+      numbers = []
+    if (len(numbers) not in (2, 3) or not all(0 <= n < float("inf") for n in numbers)
+        or not sum(numbers) > 0):
+      raise ValueError(f"--split={text}: expected two or three numbers >= 0 (train, "
+                       "validation[, test]) such as 80,10,10 or 90,10.")
+    numbers += [0.0] * (3 - len(numbers))
     total = sum(numbers)
     return cls(tuple(n / total for n in numbers), part, seed)
+
+  @property
+  def fraction(self) -> float:
+    """The fraction of the rows in this part."""
+    return self.fractions[PARTS.index(self.part)]
+
+  def __str__(self) -> str:
+    percents = ",".join(f"{100 * f:.4g}" for f in self.fractions)
+    return f"the {self.part} part of --split={percents} --split_seed={self.seed}"
 
   def _bounds(self) -> Tuple[int, int]:
     index = PARTS.index(self.part)

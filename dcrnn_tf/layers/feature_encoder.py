@@ -31,6 +31,49 @@ def field_rows(feature: Feature) -> int:
   return len(feature.boundaries) + 2
 
 
+def normalize_strings(values: tf.Tensor, lowercase: bool = False,
+                      na_values: Sequence[str] = ()) -> tf.Tensor:
+  """Raw categorical values (strings, any shape) as the model looks them up.
+
+  Whitespace around each value is stripped, the value is lowercased (UTF-8) when
+  `lowercase`, and a value equal to an entry of `na_values` (normalized alike) becomes
+  the empty string, the missing value. The model's graph (`FeatureEncoder`) and the
+  data scan that learns vocabularies both run this function.
+  """
+  values = tf.strings.strip(values)
+  if lowercase:
+    values = tf.strings.lower(values, encoding="utf-8")
+  if na_values:
+    missing = normalize_strings(tf.constant(list(na_values)), lowercase)
+    values = tf.where(tf.reduce_any(values[..., tf.newaxis] == missing, axis=-1), "", values)
+  return values
+
+
+def numeric_na_values(na_values: Sequence[str]) -> List[float]:
+  """The entries of `na_values` that are numbers (NaN is always missing)."""
+  numbers = []
+  for value in na_values:
+    try:
+      number = float(value)
+    except ValueError:
+      continue
+    if not np.isnan(number):
+      numbers.append(number)
+  return numbers
+
+
+def normalize_numbers(values: tf.Tensor, na_values: Sequence[str] = ()) -> tf.Tensor:
+  """Raw numeric values (float32, any shape) as the model reads them: NaN where a value
+  equals an entry of `na_values` that is a number (such as `-1`). The model's graph and
+  the data scan that learns means and boundaries both run this function."""
+  numbers = numeric_na_values(na_values)
+  if not numbers:
+    return values
+  missing = tf.reduce_any(values[..., tf.newaxis] == tf.constant(numbers, values.dtype),
+                          axis=-1)
+  return tf.where(missing, tf.constant(float("nan"), values.dtype), values)
+
+
 def per_field_layout_error(what: str) -> ValueError:
   """The error for weights written before the encoder's tables were fused."""
   return ValueError(
@@ -58,7 +101,10 @@ class FeatureEncoder(tf.keras.layers.Layer):
   """Preprocesses raw features and embeds each as a `dim`-vector: `[batch, fields, dim]`.
 
   All preprocessing happens in the graph, so a model that starts with this layer takes
-  raw values, and training and serving cannot disagree:
+  raw values, and training and serving cannot disagree. Raw values are first
+  normalized (`normalize_strings`, `normalize_numbers`): whitespace around a categorical
+  value (each value of a multi-categorical one) is stripped, `lowercase` features are
+  lowercased, and the entries of `na_values` are missing. Then:
 
   * categorical (`type="categorical"`): a string (an integer is turned into its decimal
     string) looked up in the feature's `vocabulary` with a `StringLookup` (row 0: missing,
@@ -99,6 +145,8 @@ class FeatureEncoder(tf.keras.layers.Layer):
     features: `dcrnn_tf.features.Feature`s or their dicts.
     embedding_dim: Size of each field's embedding.
     clip_value: Standardized numeric values are clipped to `[-clip_value, clip_value]`.
+    na_values: Values that mean missing besides `""` and NaN (`csv.na_values` of the
+      feature config); numeric features compare the entries that are numbers.
     embeddings_initializer: Initializer of the embedding table and the numeric kernel
       (an initializer that scales by the fans sees their fused shapes).
     embeddings_regularizer: Optional regularizer of the same weights.
@@ -116,6 +164,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
                features: Sequence[Union[Feature, Mapping[str, Any]]],
                embedding_dim: int = 8,
                clip_value: float = 10.0,
+               na_values: Sequence[str] = (),
                embeddings_initializer: Union[str, tf.keras.initializers.Initializer] = (
                    "uniform"),
                embeddings_regularizer: Union[str, None,
@@ -132,6 +181,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
                        "data first (python -m dcrnn_tf.main --mode=prepare).")
     self.embedding_dim = int(embedding_dim)
     self.clip_value = float(clip_value)
+    self.na_values = tuple(str(v) for v in na_values)
     self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
     self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
     self._categorical = tuple(f for f in self.features if f.type == CATEGORICAL)
@@ -179,16 +229,18 @@ class FeatureEncoder(tf.keras.layers.Layer):
     (not yet offset)."""
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
+    values = normalize_strings(values, feature.lowercase, self.na_values)
     ids = self.lookups[feature.name](values)
     if feature.num_buckets is not None:
       ids = tf.where(values == "", tf.constant(feature.num_buckets, ids.dtype), ids)
     return ids
 
-  @staticmethod
-  def _numeric_values(features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
+  def _numeric_values(self, features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
     """`[batch, len(features)]` numeric values (log-transformed where configured) and
     whether each is missing."""
-    values = tf.stack([tf.cast(inputs[f.name], tf.float32) for f in features], axis=1)
+    values = normalize_numbers(
+        tf.stack([tf.cast(inputs[f.name], tf.float32) for f in features], axis=1),
+        self.na_values)
     missing = tf.math.is_nan(values)
     log = tf.constant([f.log for f in features])
     return tf.where(log, tf.sign(values) * tf.math.log1p(tf.abs(values)), values), missing
@@ -308,6 +360,7 @@ class FeatureEncoder(tf.keras.layers.Layer):
         "features": [f.to_dict() for f in self.features],
         "embedding_dim": self.embedding_dim,
         "clip_value": self.clip_value,
+        "na_values": list(self.na_values),
         "embeddings_initializer": tf.keras.initializers.serialize(
             self.embeddings_initializer),
         "embeddings_regularizer": tf.keras.regularizers.serialize(

@@ -64,7 +64,8 @@ class MultiTaskModel(tf.keras.Model):
     self.embedding_dim = int(embedding_dim)
     self.tower_units = tuple(int(u) for u in tower_units)
     self.dropout = float(dropout)
-    self.encoder = FeatureEncoder(feature_config.features, embedding_dim, name="encoder")
+    self.encoder = FeatureEncoder(feature_config.features, embedding_dim,
+                                  na_values=feature_config.csv.na_values, name="encoder")
     self.towers = {task.name: Tower(self.tower_units, dropout=self.dropout,
                                     name=f"tower_{task.name}")
                    for task in feature_config.tasks}
