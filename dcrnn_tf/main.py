@@ -167,7 +167,8 @@ def data_path(name: str) -> str:
 
 
 def split_choice() -> Tuple[Optional[str], int]:
-  """`--split` and `--split_seed`, kept in `<model_dir>/split.json` from the first run.
+  """`--split` and `--split_seed`, kept in `<model_dir>/split.json` from the first run
+  (written with the prepared feature config, see `save_prepared_feature_config`).
 
   Raises:
     errors.UsageError: If the flags give another split than the stored one.
@@ -180,10 +181,6 @@ def split_choice() -> Tuple[Optional[str], int]:
     except ValueError as e:
       raise errors.UsageError(str(e)) from None
   if not os.path.exists(path):
-    if FLAGS.mode in ("train", "prepare"):
-      os.makedirs(FLAGS.model_dir, exist_ok=True)
-      with open(path, "w", encoding="utf-8") as f:
-        json.dump(given, f, indent=2)
     return FLAGS.split, FLAGS.split_seed
   with open(path, encoding="utf-8") as f:
     stored = json.load(f)
@@ -377,8 +374,8 @@ def check_source_feature_config(source: str) -> None:
 
 
 def save_prepared_feature_config(feature_config: FeatureConfig) -> None:
-  """Writes the prepared feature config and the fingerprint of the config it was
-  prepared from into `--model_dir`, unless they are there."""
+  """Writes the prepared feature config, the fingerprint of the config it was prepared
+  from and the split choice (`split_choice`) into `--model_dir`, unless they are there."""
   path = os.path.join(FLAGS.model_dir, FEATURE_CONFIG)
   if os.path.exists(path):
     return
@@ -387,6 +384,8 @@ def save_prepared_feature_config(feature_config: FeatureConfig) -> None:
   with open(os.path.join(FLAGS.model_dir, SOURCE_FINGERPRINT), "w", encoding="utf-8") as f:
     json.dump({"path": source,
                "fingerprint": model_dir.fingerprint(FeatureConfig.load(source))}, f, indent=2)
+  with open(os.path.join(FLAGS.model_dir, SPLIT), "w", encoding="utf-8") as f:
+    json.dump({"split": FLAGS.split, "split_seed": FLAGS.split_seed}, f, indent=2)
   feature_config.save(path)
   logging.info("Wrote the prepared feature config %s", path)
 

@@ -207,8 +207,8 @@ def test_invalid_config_in_a_file_names_the_file(tmp_path):
     ({"features": [], "labels": []}, "The feature config lacks 'tasks'"),
     (_config(features=[{"name": "item", "type": "categorical", "vocab_size": 5}]),
      "unknown key 'vocab_size' in features[0] (known keys: name, type, column, dtype, "
-     "vocabulary, min_count, max_tokens, num_buckets, delimiter, pooling, mean, std, log, "
-     "boundaries, num_bins)"),
+     "vocabulary, lowercase, min_count, max_tokens, num_buckets, delimiter, pooling, mean, "
+     "std, log, boundaries, num_bins)"),
     (_config(features=[{"name": "item", "typ": "categorical"}]),
      "unknown key 'typ' in features[0] (did you mean 'type'?)"),
     (_config(features=[{"name": "item", "type": "categorical", "vocabulary": ["a", "b", "a"]}]),

@@ -592,7 +592,7 @@ def prepare(config: FeatureConfig, statistics: _Statistics) -> FeatureConfig:
       ranked = sorted(((c, v) for v, c in statistics.categorical_counts(feature).items()
                        if c >= feature.min_count), key=lambda cv: (-cv[0], cv[1]))
       if not ranked:
-        raise ConfigError(_empty_vocabulary(feature, statistics.counts[feature.name]))
+        raise ConfigError(_empty_vocabulary(feature, statistics.categorical_counts(feature)))
       if feature.max_tokens is not None:
         ranked = ranked[:feature.max_tokens]
       features.append(dataclasses.replace(feature, vocabulary=tuple(v for _, v in ranked)))
