@@ -313,7 +313,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
   paired = paired_table(bench) if bench["models"] else None
   if paired:
     lines += [f"Paired differences to `{reference_row(bench)['label']}`"
-              + (" (the best baseline by mean AUC)"
+              + (" (the best baseline by mean validation AUC, by test AUC "
+                 "in results that measured none)"
                  if bench["reference_model"] == BEST_BASELINE else "")
               + ": each model's (and each "
               "DCRNN ablation's) test AUC minus the reference's, run by run over the seeds "
