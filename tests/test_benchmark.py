@@ -230,6 +230,9 @@ def test_choices_look_at_the_validation_auc_never_the_test_auc():
   assert report.best_by_group(bench["ablations"], ["income"]) == {"state": "residual"}
   table = report.ablation_table(bench)
   assert "| state | **residual** | 0.9300 ± 0.0000 | 0.9300 | 0.9500 |" in table
+  assert report.dcrnn_verdict(bench) == (
+      "**In short:** `dcrnn` against `mmoe` (test AUC, paired): income tie. The DCRNN "
+      "ablation lines chosen on validation AUC: state `residual`: income loss.")
 
 
 def test_paired_table_compares_every_row_with_the_reference_seed_by_seed():

@@ -247,6 +247,32 @@ def reference_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
   return next((r for r in rows if r["label"] == name), None)
 
 
+def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
+  """One sentence: DCRNN's win, tie or loss against the reference per output, and those
+  of the DCRNN ablation lines chosen on validation AUC (the bold ones), or None."""
+  reference = reference_row(bench)
+  dcrnn = next((r for r in bench["models"] if r["label"] == "dcrnn" and r["metrics"]), None)
+  if reference is None or dcrnn is None or reference is dcrnn:
+    return None
+  outputs = bench["outputs"]
+  best = best_by_group(bench["ablations"], outputs)
+  chosen = [r for r in bench["ablations"]
+            if best.get(r["group"]) == r["label"] and "(default)" not in r["label"]]
+
+  def calls(row) -> str:
+    differences = [paired_difference(row["metrics"][o]["auc_by_seed"],
+                                     reference["metrics"][o]["auc_by_seed"]) for o in outputs]
+    return ", ".join(f"{o} {'–' if d is None else d['call']}"
+                     for o, d in zip(outputs, differences))
+
+  text = (f"**In short:** `dcrnn` against `{reference['label']}` (test AUC, paired): "
+          f"{calls(dcrnn)}.")
+  if chosen:
+    text += " The DCRNN ablation lines chosen on validation AUC: " + "; ".join(
+        f"{r['group']} `{r['label']}`: {calls(r)}" for r in chosen) + "."
+  return text
+
+
 def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
   """The Markdown table of every row's paired test-AUC difference to the reference
   model, per output; None when the reference model has no results."""
@@ -320,6 +346,9 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
               "DCRNN ablation's) test AUC minus the reference's, run by run over the seeds "
               "both finished (same split, same seed), mean and 95 % interval (Student's t); "
               "win or loss when the interval excludes 0, else tie.", "", paired, ""]
+    verdict = dcrnn_verdict(bench)
+    if verdict:
+      lines += [verdict, ""]
   if bench["models"]:
     lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
               for key, caption in PLOTS.items()]
