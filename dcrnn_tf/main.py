@@ -331,6 +331,9 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
                         FLAGS.learning_rate)
   except ValueError as e:
     raise errors.UsageError(f"--model={FLAGS.model}: {e}") from e
+  # The model trained is built as if this one had not been: same names, same weights.
+  tf.keras.backend.clear_session()
+  tf.keras.utils.set_random_seed(FLAGS.seed)
   save_prepared_feature_config(feature_config)
   with open(path, "w", encoding="utf-8") as f:
     json.dump({**wanted, "feature_config": prints}, f, indent=2)
