@@ -417,7 +417,7 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
     if FLAGS.mode == "train" and trained != json.loads(json.dumps(wanted)):
       raise errors.UsageError(
           f"{FLAGS.model_dir} was trained with {trained}, but the flags ask for {wanted}. "
-          "Use the same model flags (and --loss_weighting) to resume, or a new "
+          "Use the same model flags to resume (and the same --loss_weighting), or a new "
           "--model_dir.")
     return trained
   if FLAGS.mode != "train":
