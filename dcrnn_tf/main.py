@@ -16,6 +16,7 @@ import sys
 import time
 from typing import Any, Dict, Optional, Tuple
 
+from absl import app
 from absl import flags
 from absl import logging
 
