@@ -117,22 +117,27 @@ def test_examples_may_name_a_feature_by_its_column_or_its_name(served):
   assert outputs[0] == outputs[1] == outputs[2]
 
 
-@pytest.mark.parametrize("columns, message", [
+UNKNOWN_KEYS = ("serving_default: example 1 has unknown keys {} (known keys: `age`, `city`, "
+                "`click`, `home city`, `hours`, `tags`, `workclass`)")
+
+
+@pytest.mark.parametrize("columns, messages", [
     ({k: v for k, v in GOOD.items() if k != "age"},
-     "serving_default: example 1 lacks the feature `age` (key `age`; send a missing value "
-     "as the key with no value, an empty string or NaN)"),
+     ("serving_default: example 1 lacks the feature `age` (key `age`; send a missing value "
+      "as the key with no value, an empty string or NaN)",)),
+    # Unknown keys are named in the order the example carries them, which protobuf's map
+    # serialization does not fix.
     ({**GOOD, "colour": ["red"], "size": ["L"]},
-     "serving_default: example 1 has unknown keys `colour`, `size` (known keys: "
-     "`age`, `city`, `click`, `home city`, `hours`, `tags`, `workclass`)"),
+     (UNKNOWN_KEYS.format("`colour`, `size`"), UNKNOWN_KEYS.format("`size`, `colour`"))),
     ({**GOOD, "city": ["lyon"]},
-     "serving_default: example 1 carries the feature `city` twice, as `home city` or "
-     "`city`"),
+     ("serving_default: example 1 carries the feature `city` twice, as `home city` or "
+      "`city`",)),
 ])
-def test_examples_with_missing_unknown_or_doubled_keys_are_refused(served, columns, message):
+def test_examples_with_missing_unknown_or_doubled_keys_are_refused(served, columns, messages):
   by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
   with pytest.raises(tf.errors.InvalidArgumentError) as error:
     by_examples(examples=tf.constant([_example(**GOOD), _example(**columns)]))
-  assert message in error.value.message
+  assert any(message in error.value.message for message in messages), error.value.message
 
 
 def test_a_feature_present_without_a_value_is_missing(served):
