@@ -575,9 +575,11 @@ class _TensorFlowInfo(std_logging.Filter):
 
 def hide_tensorflow_info() -> None:
   """Hides TensorFlow's Python INFO lines (see `--tf_logs`), from its own logger and
-  those it writes through absl."""
+  those it writes through absl (once per process, however often `main` runs)."""
   tf.get_logger().setLevel("WARNING")
-  logging.get_absl_handler().addFilter(_TensorFlowInfo())
+  handler = logging.get_absl_handler()
+  if not any(isinstance(f, _TensorFlowInfo) for f in handler.filters):
+    handler.addFilter(_TensorFlowInfo())
 
 
 def verbosity() -> int:

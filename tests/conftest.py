@@ -1,6 +1,12 @@
-"""Shared fixtures: small feature configs and random features made in memory."""
+"""Shared fixtures: small feature configs and random features made in memory; the
+session's small synthetic data set and the model trained on it once."""
 
+import dataclasses
 import os
+import pathlib
+import shutil
+import subprocess
+from typing import List, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -11,6 +17,8 @@ import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.features import Feature, FeatureConfig, Task
+
+import cli
 
 
 def vocabulary(size: int):
@@ -56,21 +64,51 @@ def serialize_example(**columns) -> bytes:
 
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
-  """A small synthetic data set for the cluster and fault-tolerance tests."""
-  from test_distributed import write_small_dataset  # pylint: disable=import-outside-toplevel
-  return write_small_dataset(tmp_path_factory.mktemp("small") / "data")
+  """The session's small synthetic data set (`cli.write_small_dataset`); read only."""
+  return cli.write_small_dataset(tmp_path_factory.mktemp("small") / "data")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+  """The session's trained model: `python -m dcrnn_tf.main --synthetic` with
+  `cli.REFERENCE_FLAGS` on the small data set, run once as a user runs it.
+
+  Attributes:
+    data: The data directory.
+    model_dir: Its model directory.
+    export_dir: Its export directory (one version).
+    result: The finished process (its stdout and stderr).
+    metrics: Its `eval_metrics.json`.
+  """
+  data: pathlib.Path
+  model_dir: pathlib.Path
+  export_dir: pathlib.Path
+  result: subprocess.CompletedProcess
+  metrics: dict
+
+  def copy(self, to: pathlib.Path) -> Tuple[pathlib.Path, pathlib.Path]:
+    """Copies the model and export directories into `to` (for a test that changes
+    them); returns their copies."""
+    model_dir, export_dir = to / "model", to / "export"
+    shutil.copytree(self.model_dir, model_dir)
+    shutil.copytree(self.export_dir, export_dir)
+    return model_dir, export_dir
+
+  def flags(self, model_dir, export_dir, *more: str) -> List[str]:
+    """The flags of its run with other directories, then `more`."""
+    return cli.main_flags(self.data, model_dir, export_dir, *cli.REFERENCE_FLAGS, *more)
 
 
 @pytest.fixture(scope="session")
-def single_process(small_data):  # pylint: disable=redefined-outer-name
-  """A deterministic single-process run on the small data set: its directory and
-  metrics (the reference of the cluster runs and the uninterrupted run of the
-  fault-tolerance tests)."""
-  # pylint: disable-next=import-outside-toplevel
-  from test_distributed import REFERENCE_FLAGS, main_flags, read_metrics, run_main
-  work = small_data.parent / "single"
-  run_main(main_flags(small_data, work / "model", work / "export", *REFERENCE_FLAGS))
-  return {"work": work, "metrics": read_metrics(work / "model")}
+def trained(small_data, tmp_path_factory):  # pylint: disable=redefined-outer-name
+  """The session's trained model (deterministic, step checkpoints, early stopping,
+  uncertainty weighting, TensorBoard): read it, or `copy` it to change it."""
+  work = tmp_path_factory.mktemp("trained")
+  result = cli.run("--synthetic", *cli.main_flags(small_data, work / "model",
+                                                  work / "export", *cli.REFERENCE_FLAGS),
+                   cwd=work, env=cli.user_env())
+  return TrainedModel(small_data, work / "model", work / "export", result,
+                      cli.read_metrics(work / "model"))
 
 
 @pytest.fixture

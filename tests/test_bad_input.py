@@ -5,8 +5,6 @@ import collections
 import dataclasses
 import gzip
 import json
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+import cli
 from dcrnn_tf.data import pipeline, scan
 from dcrnn_tf.features import CsvFormat, Feature, FeatureConfig, Task
 
@@ -419,21 +418,19 @@ def test_command_line(tmp_path):
                 {"name": "cvr", "label": "conversion", "depends_on": "ctr",
                  "funnel_output": "ctcvr"}]}))
 
-  def run(bad_rows):
-    command = [sys.executable, "-m", "dcrnn_tf.main", f"--feature_config={config}",
-               f"--train_path={data}", "--split=80,10,10", f"--model_dir={tmp_path / bad_rows}",
-               f"--export_dir={tmp_path}/export", f"--bad_rows={bad_rows}"] + TINY_FLAGS
-    return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+  def flags(bad_rows):
+    return [f"--feature_config={config}", f"--train_path={data}", "--split=80,10,10",
+            f"--model_dir={tmp_path / bad_rows}", f"--export_dir={tmp_path}/export",
+            f"--bad_rows={bad_rows}"] + TINY_FLAGS
 
-  failed = run("fail")
+  failed = cli.in_process(*flags("fail"))
   assert failed.returncode == 2
   assert failed.stderr.splitlines()[-1] == (
       f"dcrnn_tf: error: {data}:12:2: column 'price': cannot parse 'cheap' as a number (use "
       "--bad_rows=skip to skip such rows)")
   assert not (tmp_path / "fail" / "feature_config.json").exists()
 
-  skipped = run("skip")
-  assert skipped.returncode == 0, skipped.stderr[-3000:]
+  cli.run(*flags("skip"), cwd=tmp_path)
   report = json.loads((tmp_path / "skip" / "data_report.json").read_text())
   assert report["bad_rows_policy"] == "skip"
   roles = [report[role] for role in ("train", "validation", "test")]
@@ -449,11 +446,8 @@ def test_command_line(tmp_path):
 
   # Predictions: one per valid row, each with its file and line; the skipped row listed.
   output = tmp_path / "predictions.csv"
-  predicted = subprocess.run(
-      [sys.executable, "-m", "dcrnn_tf.main", "--mode=predict", f"--predict_path={data}",
-       f"--model_dir={tmp_path / 'skip'}", "--bad_rows=skip", f"--predict_output={output}"],
-      capture_output=True, text=True, cwd=tmp_path, check=False)
-  assert predicted.returncode == 0, predicted.stderr[-3000:]
+  cli.run("--mode=predict", f"--predict_path={data}", f"--model_dir={tmp_path / 'skip'}",
+          "--bad_rows=skip", f"--predict_output={output}", cwd=tmp_path)
   predictions = pd.read_csv(output)
   assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
   # Without labels only the unparseable number is bad.

@@ -10,6 +10,7 @@ import sys
 from absl import flags
 import pytest
 
+import cli
 from dcrnn_tf import errors
 from dcrnn_tf import main  # pylint: disable=unused-import
 from dcrnn_tf import model_dir
@@ -49,12 +50,32 @@ def test_flag_out_of_range_is_one_line(capsys, flag, message):
   assert capsys.readouterr().err == f"dcrnn_tf: error: {message}\n"
 
 
-def _run(tmp_path, *flags_, data="user,price,click\nu1,1.0,0\nu2,2.0,1\n"):
+def _write_data(tmp_path, data="user,price,click\nu1,1.0,0\nu2,2.0,1\n"):
   (tmp_path / "data.csv").write_text(data)
-  command = [sys.executable, "-m", "dcrnn_tf.main", f"--train_path={tmp_path}/data.csv",
-             f"--model_dir={tmp_path}/model", f"--export_dir={tmp_path}/export",
-             "--epochs=1", "--verbose=0", *flags_]
-  return subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False)
+  return [f"--train_path={tmp_path}/data.csv", f"--model_dir={tmp_path}/model",
+          f"--export_dir={tmp_path}/export", "--epochs=1", "--verbose=0"]
+
+
+def _run(tmp_path, *flags_, **data):
+  return cli.in_process(*_write_data(tmp_path, **data), *flags_)
+
+
+@pytest.mark.slow
+def test_the_command_shows_a_flag_error_in_one_line_with_status_2(tmp_path):
+  result = cli.run(*_write_data(tmp_path), "--epochs=0", env=cli.user_env(), check=False)
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      "dcrnn_tf: error: flag --epochs=0: --epochs must be >= 1"]
+
+
+@pytest.mark.slow
+def test_the_command_shows_a_user_error_in_one_line_with_status_2(tmp_path):
+  result = cli.run(*_write_data(tmp_path), f"--feature_config={tmp_path}/none.json",
+                   env=cli.user_env(), check=False)
+  assert result.returncode == 2
+  assert result.stderr.splitlines() == [
+      f"dcrnn_tf: error: Feature config {tmp_path}/none.json does not exist."]
+  assert "Traceback" not in result.stderr
 
 
 def test_config_error_is_one_line_and_writes_nothing(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
+import cli
 from conftest import random_features
 from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
@@ -222,12 +223,6 @@ def test_models_name_their_last_shared_layer(config):
     loss_weighting.make("equal", {"ctr": 1.0})
 
 
-def run_main(workdir, *flags):
-  # pylint: disable-next=import-outside-toplevel
-  from test_main import run_main as run
-  return run(workdir, *flags, check=False)
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--loss_weighting=equal"], "flag --loss_weighting=equal: value should be one of"),
     (["--model=single_task", "--loss_weighting=gradnorm"],
@@ -239,35 +234,36 @@ def run_main(workdir, *flags):
      "--loss_weighting=gradnorm runs only under --strategy=default"),
 ])
 def test_bad_training_flags_fail_before_any_data_is_read(tmp_path, flags, message):
-  result = run_main(tmp_path, *flags)
-  assert result.returncode != 0 and message in result.stderr
-  assert not (tmp_path / "data").exists()
+  result = cli.in_process("--synthetic", *cli.main_flags(tmp_path / "data", tmp_path / "model",
+                                                         tmp_path / "export"), *flags)
+  assert result.returncode == 2 and message in result.stderr.splitlines()[-1]
+  assert not (tmp_path / "data").exists() and not (tmp_path / "model").exists()
 
 
-def test_main_with_early_stopping_uncertainty_tensorboard_and_inspect(tmp_path):
-  result = run_main(tmp_path, "--epochs=2", "--early_stopping_patience=1",
-                    "--early_stopping_monitor=val_ctcvr_auc", "--loss_weighting=uncertainty",
-                    "--cell=gru")
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "Restored the weights of epoch" in result.stderr
-  written = json.loads((tmp_path / "model" / trainer.LOSS_WEIGHTS).read_text())
+@pytest.mark.slow
+def test_main_with_early_stopping_uncertainty_and_tensorboard(trained, tmp_path):
+  assert "Restored the weights of epoch" in trained.result.stderr
+  written = json.loads((trained.model_dir / trainer.LOSS_WEIGHTS).read_text())
   assert written["loss_weighting"] == "uncertainty"
   assert [e["epoch"] for e in written["epochs"]] == [0, 1]
   assert sorted(written["epochs"][1]["weights"]) == ["ctcvr", "ctr"]
   assert written["epochs"][1]["weights"] != {"ctcvr": 1.0, "ctr": 1.0}
-  train = event_tags(tmp_path / "model" / "tensorboard" / "train")
+  train = event_tags(trained.model_dir / "tensorboard" / "train")
   assert "log_variances/ctr" in train and "epoch_ctcvr_auc" in train
-  config = json.loads((tmp_path / "model" / "model_config.json").read_text())
+  config = json.loads((trained.model_dir / "model_config.json").read_text())
   assert config["loss_weighting"] == "uncertainty"
-  bad = run_main(tmp_path, "--epochs=2", "--early_stopping_patience=1",
-                 "--early_stopping_monitor=val_ctr_accuracy")
-  assert bad.returncode != 0 and ("--early_stopping_monitor=val_ctr_accuracy is not a "
+  model_dir, export_dir = trained.copy(tmp_path)
+  bad = cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir, *cli.MODEL_FLAGS,
+                                       "--early_stopping_patience=1",
+                                       "--early_stopping_monitor=val_ctr_accuracy"))
+  assert bad.returncode == 2 and ("--early_stopping_monitor=val_ctr_accuracy is not a "
                                   "figure that training reports") in bad.stderr
-  result = run_main(tmp_path, "--mode=inspect", "--inspect_rows=200", "--cell=gru")
-  assert result.returncode == 0, result.stderr[-3000:]
-  inspected = json.loads((tmp_path / "model" / "inspect.json").read_text())
-  assert inspected["rows"] == 200 and len(inspected["dcrnn"]["gate_openness"]["shared"]) == 2
-  assert (tmp_path / "model" / "inspect_dcrnn.png").exists()
+  cli.run(*cli.main_flags(trained.data, model_dir, export_dir, "--mode=inspect",
+                          "--inspect_rows=200"))
+  inspected = json.loads((model_dir / "inspect.json").read_text())
+  # The GRU's openness at each of the shared cross's --depth=3 steps.
+  assert inspected["rows"] == 200 and len(inspected["dcrnn"]["gate_openness"]["shared"]) == 3
+  assert (model_dir / "inspect_dcrnn.png").exists()
 
 
 MIRRORED_SCRIPT = """
@@ -299,6 +295,7 @@ for name, strategy in [("default", tf.distribute.get_strategy()),
 """
 
 
+@pytest.mark.slow
 def test_uncertainty_weighting_learns_the_same_weights_on_two_mirrored_replicas(tmp_path):
   script = tmp_path / "mirrored.py"
   script.write_text(MIRRORED_SCRIPT)
