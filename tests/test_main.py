@@ -142,7 +142,9 @@ def test_split_of_csv_files_read_every_epoch_is_stored(small_data, tmp_path):
   rows = len(pd.read_csv(part))
   flags = cli.main_flags(small_data, model_dir, tmp_path / "export",
                          f"--train_path={part}")
-  result = cli.run(*flags, *cli.MODEL_FLAGS, "--split=90,10", "--in_memory_max_mib=0")
+  result = cli.run(*flags, "--batch_size=256", "--shared_units=4", "--private_units=2",
+                   "--cross_dim=8", "--tower_units=8", "--split=90,10",
+                   "--in_memory_max_mib=0")
   assert result.stdout.splitlines()[0::2] == ["Epoch 1/2", "Epoch 2/2"]
   assert "in memory" not in result.stderr
   epochs = pd.read_csv(model_dir / "training_log.csv")["epoch"].tolist()
