@@ -1,5 +1,6 @@
-"""The benchmark: its plan of runs, FLOP counting, and the smoke preset end to end on a
-tiny file in the raw census format."""
+"""The benchmark: its plan of runs, FLOP counting, the report, and the smoke preset end to
+end on a tiny file in the raw census format (one model and one ablation: every output
+once; what differs between models is checked on the report and the worker directly)."""
 
 import gzip
 import json
@@ -17,6 +18,7 @@ from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking import plan
 from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking import report
+from dcrnn_tf.benchmarking import worker
 from dcrnn_tf.features import FeatureConfig, Task
 
 from conftest import funnel_config
@@ -105,13 +107,14 @@ def write_census_rows(path: str, rows: int, seed: int = 0) -> None:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-  """Runs the census benchmark's smoke preset on 1,500 rows: two models, one ablation."""
+  """Runs the census benchmark's smoke preset on 1,500 rows: DCRNN, its transfer ablation
+and its step profile."""
   work = tmp_path_factory.mktemp("benchmark")
   write_census_rows(str(work / "census-income.test.gz"), 1500)
   out = work / "out"
   command = [sys.executable, "-m", "dcrnn_tf.benchmark",
              "--flagfile=configs/benchmark_census.flags", f"--data_dir={work}",
-             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn,mmoe",
+             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn",
              "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64",
              "--profile=on"]
   result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
@@ -128,7 +131,7 @@ def test_smoke_writes_every_output(smoke):
     assert (smoke / name).stat().st_size > 0, name
   markdown = (smoke / "BENCHMARKS.md").read_text()
   assert "python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_census.flags" in markdown
-  assert "](benchmarks/census_auc.png)" in markdown and "| `mmoe` |" in markdown
+  assert "](benchmarks/census_auc.png)" in markdown and "| `dcrnn` |" in markdown
   assert "### Where a training step's time goes" in markdown
   assert "| shared cross |" in markdown
 
@@ -138,14 +141,14 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   assert report.has_current_layout(bench)
   assert bench["outputs"] == ["income", "marital"]
-  assert bench["runs"] == {"planned": 3, "failed": 0, "not_started": 0}
+  assert bench["runs"] == {"planned": 2, "failed": 0, "not_started": 0}
   assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
   assert bench["settings"]["rows"]["train"] > 1000
   pipeline = bench["pipeline"]
   assert pipeline["source"] == "memory"  # The census rows fit under the default limit.
   assert pipeline["rows_per_s"] == pipeline["memory_rows_per_s"]
   assert pipeline["load_rows_per_s"] > 0 and pipeline["files_rows_per_s"] > 0
-  assert [row["label"] for row in bench["models"]] == ["dcrnn", "mmoe"]
+  assert [row["label"] for row in bench["models"]] == ["dcrnn"]
   for row in bench["models"] + bench["ablations"]:
     assert set(row) == set(report.ROW_KEYS)
     assert row["seeds_done"] == [1]
@@ -158,11 +161,10 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
     assert row["train_rows_per_s_input"] > 0 and row["train_rows_per_s_cached"] > 0
     assert row["pipeline_ratio"] > 0
     assert all(row["latency_ms"][size]["median_ms"] > 0 for size in ("1", "64"))
-  assert list(bench["profile"]) == ["dcrnn", "mmoe"]
-  assert set(bench["profile"]["mmoe"]["step_ms"]) == set(profile.STEP_PARTS) | {
+  assert list(bench["profile"]) == ["dcrnn"]
+  assert set(bench["profile"]["dcrnn"]["step_ms"]) == set(profile.STEP_PARTS) | {
       "train_step", "fit"}
   assert "private cross marital" in bench["profile"]["dcrnn"]["block_ms"]
-  assert "block_ms" not in bench["profile"]["mmoe"]
   off, on = bench["ablations"]
   assert (off["depends_on"], on["depends_on"]) == ({}, {"marital": "income"})
   assert off["metrics"] == bench["models"][0]["metrics"]  # The same run, reused.
@@ -180,13 +182,36 @@ def test_pipeline_sentence_names_the_source_training_reads():
 
 
 @pytest.mark.slow
+def test_the_profile_of_another_model_has_its_step_parts_only(smoke):
+  """The worker's profile job for MMoE on the smoke's data: step parts, no block layers
+  (those are DCRNN's)."""
+  [job_path] = (smoke / "runs").glob("profile-dcrnn-*/job.json")
+  job = json.loads(job_path.read_text())
+  run = dict(job["run"], model="mmoe", options={"embedding_dim": 4, "num_experts": 2,
+                                                "expert_units": [4], "tower_units": [4]})
+  result = worker.profile_step(job["settings"], run)
+  assert set(result["step_ms"]) == set(profile.STEP_PARTS) | {"train_step", "fit"}
+  assert "block_ms" not in result
+
+
+@pytest.mark.slow
+def test_the_tables_have_a_row_per_model(smoke):
+  bench = json.loads((smoke / "census.json").read_text())
+  other = dict(bench["models"][0], label="mmoe", model="mmoe")
+  bench["models"].append(other)
+  markdown = report.document([bench], "benchmarks")
+  assert "| `dcrnn` |" in markdown and "| `mmoe` |" in markdown
+  assert markdown.index("| `dcrnn` |") < markdown.index("| `mmoe` |")
+
+
+@pytest.mark.slow
 def test_a_json_of_an_older_layout_gets_a_rerun_note_and_loses_no_other_section(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   old = {"name": "old", "title": "Old data", "command": "python -m dcrnn_tf.benchmark --x",
          "pipeline_rows_per_s": 1.0, "models": [], "ablations": []}
   assert not report.has_current_layout(old)
   markdown = report.document([bench, old], "benchmarks")
-  assert "| `mmoe` |" in markdown
+  assert "| `dcrnn` |" in markdown
   assert "## Old data" in markdown and "`benchmarks/old.json` was written by an older" in markdown
   assert "python -m dcrnn_tf.benchmark --x" in markdown
 
