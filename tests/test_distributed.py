@@ -1,8 +1,9 @@
 """tf.distribute: TF_CONFIG and the chief, input sharding, and real local clusters.
 
 The cluster tests run `dcrnn_tf.main` as separate processes on 127.0.0.1 (through
-`examples/local_cluster.py`): two MultiWorkerMirrored workers, and a chief, two workers
-and a parameter server. Each trains 200 steps on the session's small synthetic data set
+`examples/local_cluster.py`): two MultiWorkerMirrored workers (killed midway and
+restarted, in `test_fault_tolerance`), and here a chief, two workers and a parameter
+server. Each trains 200 steps on the session's small synthetic data set
 (`cli.write_small_dataset`); the chief's export must score like the session's trained
 model (`conftest.trained`, one process, the same model flags):
 
@@ -25,7 +26,6 @@ import os
 import pathlib
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
@@ -114,27 +114,6 @@ def cluster_env(tmp_path):
   scratch = tmp_path / "scratch"
   scratch.mkdir()
   return dict(os.environ, TMPDIR=str(scratch)), scratch
-
-
-@pytest.mark.slow
-def test_two_mirrored_workers_train_like_one_process(trained, tmp_path):
-  env, scratch = cluster_env(tmp_path)
-  flags = cli.main_flags(trained.data, tmp_path / "model", tmp_path / "export",
-                         *cli.MODEL_FLAGS, *cli.EARLY_STOPPING_FLAGS,
-                         "--strategy=multi_worker_mirrored", "--checkpoint_every_steps=60")
-  with local_cluster.LocalCluster(local_cluster.make_cluster(workers=2), flags,
-                                  str(tmp_path / "logs"), env=env) as cluster:
-    assert cluster.run(timeout=cli.RUN_TIMEOUT) == 0
-    assert cluster.wait(cluster.tasks, timeout=1) == {"worker-0": 0, "worker-1": 0}
-    chief_log = cluster.log("worker-0")
-  assert_close_auc(cli.read_metrics(tmp_path / "model"), trained.metrics, MIRRORED_TOLERANCE)
-  assert "Saved checkpoint" in chief_log
-  # Only the chief wrote: one export, one training log line per epoch, and the other
-  # worker's checkpoints were deleted.
-  assert len(cli.versions(tmp_path / "export")) == 1
-  epochs = pd.read_csv(tmp_path / "model" / "training_log.csv")["epoch"].tolist()
-  assert epochs == [0, 1]
-  assert not [p for p in scratch.iterdir() if p.name.startswith("dcrnn-worker")]
 
 
 @pytest.mark.slow
