@@ -1,5 +1,6 @@
 """The command line in tests: `python -m dcrnn_tf.main` in a fresh process, as a user
-runs it, or `in_process` for the errors that end a run before it trains.
+runs it, or `in_process` (parsing the flags and running `main` in this process, without
+the 4 s start of a fresh one) where the test is not about the process.
 
 Also the flags and the small data set of the session's trained model (see `conftest`),
 which the CLI, training-control, fault-tolerance and cluster tests share.
@@ -18,6 +19,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from absl import flags
+from absl import logging
 from absl.testing import flagsaver
 import numpy as np
 import pandas as pd
@@ -98,29 +100,39 @@ def kill(process: subprocess.Popen) -> None:
 @dataclasses.dataclass
 class InProcessResult:
   returncode: int
-  stderr: str
+  stderr: str  # The log lines (INFO and above) and what was written to stderr.
+  stdout: str
 
 
 def in_process(*flags_: str) -> InProcessResult:
   """Runs the command's `main` in this process with `flags_`, as `python -m
   dcrnn_tf.main` does (one line and exit status 2 for a user error), and restores the
-  flags after. For runs that end before training: this process keeps TensorFlow's
-  global state."""
+  flags and the log level after. Any mode runs; TensorFlow's process-wide state stays
+  as the run leaves it, so `--deterministic` (op determinism for good) is refused."""
   from dcrnn_tf import errors  # pylint: disable=import-outside-toplevel
   from dcrnn_tf import main  # pylint: disable=import-outside-toplevel
   if "--deterministic" in flags_:
     raise ValueError("--deterministic would make every later test's ops deterministic.")
-  stderr = io.StringIO()
+  stderr, stdout = io.StringIO(), io.StringIO()
+  handler = logging.logging.StreamHandler(stderr)
+  handler.setFormatter(logging.logging.Formatter("%(levelname)s %(message)s"))
+  absl_logger = logging.logging.getLogger("absl")
+  verbosity = logging.get_verbosity()
   code = 0
-  with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr):
+  with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr), \
+      contextlib.redirect_stdout(stdout):
+    absl_logger.addHandler(handler)
     try:
       argv = errors.parse_flags(["dcrnn_tf", *[str(f) for f in flags_]])
+      logging.set_verbosity(logging.INFO)
       errors.handled(main.main)(argv)
     except SystemExit as e:
       code = e.code
     finally:
+      absl_logger.removeHandler(handler)
+      logging.set_verbosity(verbosity)
       flags.FLAGS.unparse_flags()
-  return InProcessResult(code, stderr.getvalue())
+  return InProcessResult(code, stderr.getvalue(), stdout.getvalue())
 
 
 def read_metrics(model_dir) -> dict:

@@ -430,7 +430,7 @@ def test_command_line(tmp_path):
       "--bad_rows=skip to skip such rows)")
   assert not (tmp_path / "fail" / "feature_config.json").exists()
 
-  cli.run(*flags("skip"), cwd=tmp_path)
+  assert cli.in_process(*flags("skip")).returncode == 0
   report = json.loads((tmp_path / "skip" / "data_report.json").read_text())
   assert report["bad_rows_policy"] == "skip"
   roles = [report[role] for role in ("train", "validation", "test")]
@@ -446,8 +446,9 @@ def test_command_line(tmp_path):
 
   # Predictions: one per valid row, each with its file and line; the skipped row listed.
   output = tmp_path / "predictions.csv"
-  cli.run("--mode=predict", f"--predict_path={data}", f"--model_dir={tmp_path / 'skip'}",
-          "--bad_rows=skip", f"--predict_output={output}", cwd=tmp_path)
+  assert cli.in_process("--mode=predict", f"--predict_path={data}",
+                        f"--model_dir={tmp_path / 'skip'}", "--bad_rows=skip",
+                        f"--predict_output={output}").returncode == 0
   predictions = pd.read_csv(output)
   assert list(predictions.columns) == ["file", "line", "ctr", "cvr", "ctcvr"]
   # Without labels only the unparseable number is bad.

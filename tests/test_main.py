@@ -40,13 +40,14 @@ def test_rerun_resumes_from_the_latest_checkpoint(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
   flags = cli.main_flags(trained.data, model_dir, export_dir, *cli.MODEL_FLAGS,
                          *cli.EARLY_STOPPING_FLAGS, "--epochs=3")
-  result = cli.run(*flags)
+  result = cli.in_process(*flags)
+  assert result.returncode == 0
   assert "Resuming from" in result.stderr and "epoch 2 of 3" in result.stderr
   assert result.stdout.splitlines()[0] == "Epoch 3/3"
   epochs = pd.read_csv(model_dir / "training_log.csv")["epoch"].tolist()
   assert epochs == [0, 1, 2]
   versions = cli.versions(export_dir)
-  log = cli.run(*flags).stderr
+  log = cli.in_process(*flags).stderr
   assert "nothing to train" in log
   assert f"Not exported: {export_dir}/{versions[-1]} already holds the weights" in log
   assert cli.versions(export_dir) == versions
@@ -62,7 +63,8 @@ def test_resume_refuses_other_model_flags(trained, tmp_path):
 
 def test_evaluate_mode_reproduces_the_metrics(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
-  cli.run(*cli.main_flags(trained.data, model_dir, export_dir, "--mode=evaluate"))
+  assert cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir,
+                                        "--mode=evaluate")).returncode == 0
   after = cli.read_metrics(model_dir)
   assert sorted(after) == sorted(trained.metrics)
   for name, values in trained.metrics.items():
@@ -73,8 +75,9 @@ def test_predict_mode_matches_the_latest_export(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
   data, output = trained.data, tmp_path / "predictions.csv"
   training_report = (model_dir / "data_report.json").read_text()
-  cli.run(*cli.main_flags(data, model_dir, export_dir, "--mode=predict",
-                          f"--predict_path={data}/eval.csv", f"--predict_output={output}"))
+  assert cli.in_process(*cli.main_flags(
+      data, model_dir, export_dir, "--mode=predict", f"--predict_path={data}/eval.csv",
+      f"--predict_output={output}")).returncode == 0
   assert (model_dir / "data_report.json").read_text() == training_report
   report = json.loads((model_dir / "data_report_predict.json").read_text())
   assert sorted(report) == ["bad_rows_policy", "predict"]
@@ -96,8 +99,8 @@ def test_predict_mode_matches_the_latest_export(trained, tmp_path):
 def test_export_mode_adds_a_new_version_and_keeps_the_newest(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
   before = set(cli.versions(export_dir))
-  cli.run(*cli.main_flags(trained.data, model_dir, export_dir, "--mode=export",
-                          "--keep_exports=1"))
+  assert cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir,
+                                        "--mode=export", "--keep_exports=1")).returncode == 0
   after = os.listdir(export_dir)
   assert len(before) == 1 and len(after) == 1
   assert after[0] not in before and int(after[0]) > max(map(int, before))
@@ -142,11 +145,13 @@ def test_split_of_csv_files_read_every_epoch_is_stored(small_data, tmp_path):
   rows = len(pd.read_csv(part))
   flags = cli.main_flags(small_data, model_dir, tmp_path / "export",
                          f"--train_path={part}")
-  result = cli.run(*flags, "--batch_size=256", "--shared_units=4", "--private_units=2",
-                   "--cross_dim=8", "--tower_units=8", "--split=90,10",
-                   "--in_memory_max_mib=0")
+  result = cli.in_process(*flags, "--batch_size=256", "--shared_units=4",
+                          "--private_units=2", "--cross_dim=8", "--tower_units=8",
+                          "--split=90,10", "--in_memory_max_mib=0")
+  assert result.returncode == 0
+  assert "Prepared the feature config" in result.stderr  # The log is captured,
   assert result.stdout.splitlines()[0::2] == ["Epoch 1/2", "Epoch 2/2"]
-  assert "in memory" not in result.stderr
+  assert "in memory" not in result.stderr  # and says nothing of rows in memory.
   epochs = pd.read_csv(model_dir / "training_log.csv")["epoch"].tolist()
   assert epochs == [0, 1]
   report = json.loads((model_dir / "data_report.json").read_text())
@@ -158,10 +163,11 @@ def test_split_of_csv_files_read_every_epoch_is_stored(small_data, tmp_path):
   assert cli.read_metrics(model_dir)["ctr"]["count"] == counts["validation"]
   # Later modes use the stored split; a given test file is read whole.
   os.remove(model_dir / "eval_metrics.json")
-  cli.run(*flags, "--mode=evaluate")
+  assert cli.in_process(*flags, "--mode=evaluate").returncode == 0
   assert cli.read_metrics(model_dir)["ctr"]["count"] == counts["validation"]
   assert (model_dir / "data_report_evaluate.json").exists()
-  cli.run(*flags, "--mode=evaluate", f"--test_path={small_data}/eval.csv")
+  assert cli.in_process(*flags, "--mode=evaluate",
+                        f"--test_path={small_data}/eval.csv").returncode == 0
   assert cli.read_metrics(model_dir)["ctr"]["count"] == cli.EVAL_ROWS
   result = cli.in_process(*flags, "--mode=evaluate", "--split=80,10,10")
   assert result.returncode == 2

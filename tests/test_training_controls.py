@@ -258,8 +258,8 @@ def test_main_with_early_stopping_uncertainty_and_tensorboard(trained, tmp_path)
                                        "--early_stopping_monitor=val_ctr_accuracy"))
   assert bad.returncode == 2 and ("--early_stopping_monitor=val_ctr_accuracy is not a "
                                   "figure that training reports") in bad.stderr
-  cli.run(*cli.main_flags(trained.data, model_dir, export_dir, "--mode=inspect",
-                          "--inspect_rows=200"))
+  assert cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir, "--mode=inspect",
+                                        "--inspect_rows=200")).returncode == 0
   inspected = json.loads((model_dir / "inspect.json").read_text())
   # The GRU's openness at each of the shared cross's --depth=3 steps.
   assert inspected["rows"] == 200 and len(inspected["dcrnn"]["gate_openness"]["shared"]) == 3
