@@ -199,8 +199,11 @@ def export_saved_model(model: tf.keras.Model, feature_config: FeatureConfig,
       shutil.rmtree(os.path.join(export_dir, name), ignore_errors=True)
   temporary = os.path.join(export_dir, f".tmp-{version}")
   try:
-    tf.saved_model.save(model, temporary,
-                        signatures=serving_functions(model, feature_config))
+    # Keras' SavedModel with the signatures, without the traced call function of every
+    # layer (`save_traces=False`): TF Serving and `tf.saved_model.load` read the
+    # signatures only, and tracing each layer took two thirds of the export's time.
+    model.save(temporary, save_format="tf", include_optimizer=False, save_traces=False,
+               signatures=serving_functions(model, feature_config))
     write_warmup_requests(temporary, warmup)
     os.rename(temporary, final)
   finally:
