@@ -1,8 +1,9 @@
 """Selects Keras 2 (tf-keras) for TensorFlow before TensorFlow is imported.
 
-A command of this package (`python -m dcrnn_tf.main`, ...) also loads TensorFlow
-quietly: its C++ start-up lines (CPU instruction sets, CUDA probes, the oneDNN banner,
-twice) are written before its logging is set up, so `TF_CPP_MIN_LOG_LEVEL` alone
+A command of this package (`python -m dcrnn_tf.main`, `python export/client.py`, ...)
+also loads TensorFlow quietly: its C++ start-up lines (CPU instruction sets, CUDA
+probes, the oneDNN banner, twice) are written before its logging is set up, so
+`TF_CPP_MIN_LOG_LEVEL` alone
 cannot hide them. Unless `--tf_logs` is on the command line or `TF_CPP_MIN_LOG_LEVEL`
 is set, the standard error stream is muted while TensorFlow loads, and its C++ logging
 is set to errors that stop the program only (`TF_CPP_MIN_LOG_LEVEL=3`: it must be set
@@ -17,12 +18,17 @@ _TF_IMPORTED_EARLIER = "tensorflow" in sys.modules
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+# The repository's scripts that are commands of the package (the serving client).
+_COMMAND_DIRS = (_PACKAGE, os.path.join(os.path.dirname(_PACKAGE), "export"))
+
+
 def _is_package_command() -> bool:
-  """Whether Python runs a module of this package: `python -m dcrnn_tf.x` imports the
-  package while `sys.argv[0]` is still "-m"; a script run directly lies in it."""
+  """Whether Python runs a command of this package: `python -m dcrnn_tf.x` imports the
+  package while `sys.argv[0]` is still "-m"; a script run directly lies in the package
+  or in the repository's `export/`."""
   program = sys.argv[0] if sys.argv else ""
-  return program == "-m" or os.path.dirname(os.path.abspath(program)) == os.path.dirname(
-      os.path.abspath(__file__))
+  return program == "-m" or os.path.dirname(os.path.abspath(program)) in _COMMAND_DIRS
 
 
 def _quiet() -> bool:

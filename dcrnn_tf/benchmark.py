@@ -43,6 +43,7 @@ from dcrnn_tf import flag_checks
 from dcrnn_tf import main as cli
 from dcrnn_tf import model_flags
 from dcrnn_tf import models
+from dcrnn_tf import outputs
 from dcrnn_tf.benchmarking import latency
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking import plan
@@ -351,6 +352,9 @@ def main(argv):
   if FLAGS.preset == "smoke":
     for name, value in SMOKE.items():
       setattr(FLAGS, name, value)
+  outputs.check_directory(FLAGS.output_dir, "--output_dir")
+  if FLAGS.write_markdown:
+    outputs.check_file(FLAGS.write_markdown, "--write_markdown")
   os.makedirs(FLAGS.output_dir, exist_ok=True)
   bench = run_benchmark()
   write_outputs(bench)

@@ -1,7 +1,8 @@
 """User-facing errors and the one handler that shows them at the command line.
 
 A `UserError` is a mistake in what the user gave: a flag (`UsageError`), the feature
-config (`ConfigError`) or the data (`DataError`), or a file that is not there (`MissingFileError`). Its message is one
+config (`ConfigError`) or the data (`DataError`), a file that is not there
+(`MissingFileError`), or Ctrl-C (`Interrupted`, exit status 130). Its message is one
 line that names what is wrong where (`file:line:column: what`, the flag, or the config
 file and key). `run` starts an absl program so that such an error prints as
 
@@ -47,6 +48,12 @@ class MissingFileError(UserError, FileNotFoundError):
   """A file (data, feature config) or a glob that matches no file."""
 
 
+class Interrupted(UserError):
+  """The user stopped the run (Ctrl-C); the message says what was kept and how to go
+  on. Exit status 130, as a shell reports a program ended by SIGINT."""
+  exit_status = 130
+
+
 def message_of(error: BaseException) -> str:
   """The line `dcrnn_tf: error: …` that shows `error` to the user."""
   text = " ".join(str(error).split("\n"))
@@ -62,7 +69,7 @@ def _fail(error: BaseException) -> None:
     traceback.print_exception(error)
   sys.stderr.write(message_of(error) + "\n")
   sys.stderr.flush()
-  sys.exit(EXIT_STATUS)
+  sys.exit(getattr(error, "exit_status", EXIT_STATUS))
 
 
 def parse_flags(argv: Sequence[str]) -> List[str]:
@@ -76,13 +83,16 @@ def parse_flags(argv: Sequence[str]) -> List[str]:
 
 def handled(main: Callable[[List[str]], None]) -> Callable[[List[str]], None]:
   """`main`, with a `UserError` (or absl's `app.UsageError`) shown as one line and exit
-  status 2."""
+  status 2, and Ctrl-C (a `KeyboardInterrupt` that `main` left as it was) as one line
+  and exit status 130."""
 
   def run_main(argv: List[str]) -> None:
     try:
       main(argv)
     except (UserError, app.UsageError) as e:
       _fail(e)
+    except KeyboardInterrupt:
+      _fail(Interrupted("Interrupted (Ctrl-C)."))
 
   return run_main
 

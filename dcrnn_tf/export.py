@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from dcrnn_tf.data.pipeline import example_feature_spec, feature_tensor_specs, feature_values
-from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.features import MULTI_CATEGORICAL, FeatureConfig
 from dcrnn_tf.serving import (EXAMPLES, PREDICT_FEATURES, SERVING_DEFAULT, SIGNATURES,
                               build_predict_request, example_keys, signature_inputs)
 
@@ -22,16 +22,20 @@ WARMUP_BATCH_SIZES = (1, 8, 64)
 
 def keys_of_examples(serialized: tf.Tensor) -> tf.RaggedTensor:
   """The feature keys of each serialized `tf.Example`, `[batch, (keys)]`, decoded with
-  the stock `DecodeProtoV2` op (`tf.io.parse_example` cannot tell an absent key)."""
-  features = tf.io.decode_proto(serialized, "tensorflow.Example", ["features"],
+  the stock `DecodeProtoV2` op (`tf.io.parse_example` cannot tell an absent key).
+  An empty batch gets no keys: the op refuses an empty input, so one empty example
+  (a valid `tf.Example`) is decoded after the batch and dropped."""
+  padded = tf.concat([serialized, [""]], axis=0)
+  features = tf.io.decode_proto(padded, "tensorflow.Example", ["features"],
                                 [tf.string]).values[0]
   features = tf.strings.reduce_join(features, axis=1)  # [batch]: one message or none.
   sizes, (entries,) = tf.io.decode_proto(features, "tensorflow.Features", ["feature"],
                                          [tf.string])
   entries = tf.RaggedTensor.from_tensor(entries, lengths=sizes[:, 0])
-  keys = tf.io.decode_proto(entries.flat_values, "tensorflow.Features.FeatureEntry", ["key"],
-                            [tf.string]).values[0]
-  return entries.with_flat_values(tf.strings.reduce_join(keys, axis=1))
+  keys = tf.io.decode_proto(tf.concat([entries.flat_values, [""]], axis=0),
+                            "tensorflow.Features.FeatureEntry", ["key"],
+                            [tf.string]).values[0][:-1]
+  return entries.with_flat_values(tf.strings.reduce_join(keys, axis=1))[:-1]
 
 
 def _refuse(bad: tf.Tensor, *message) -> None:
@@ -39,8 +43,10 @@ def _refuse(bad: tf.Tensor, *message) -> None:
   message names the first such example, then `message` (strings, string tensors
   `[batch]` taken at that example). Names are quoted with backticks: the Assert op
   escapes quotation marks."""
-  first = tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)
-  parts = [part if isinstance(part, str) else part[first] for part in message]
+  # Padded with one good example, so that an empty batch passes (and indexes nothing).
+  first = tf.argmax(tf.concat([tf.cast(bad, tf.int32), [0]], axis=0), output_type=tf.int32)
+  parts = [part if isinstance(part, str) else tf.concat([part, [""]], axis=0)[first]
+           for part in message]
   tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [tf.strings.join(
       [f"{SERVING_DEFAULT}: example ", tf.strings.as_string(first), " "] + parts)])
 
@@ -51,8 +57,9 @@ def parse_request_examples(serialized: tf.Tensor,
 
   Each feature may be keyed by its data column or its name (`serving.example_keys`);
   label and `ignore` columns are allowed and unused. An example that lacks a feature,
-  carries one under both keys, or carries any other key fails the request with an
-  InvalidArgumentError naming the example and the key.
+  carries one under both keys, carries any other key, or holds two or more values of a
+  single-valued feature fails the request with an InvalidArgumentError naming the
+  example and the key.
   """
   feature_keys = example_keys(feature_config)
   column_spec = example_feature_spec(feature_config, with_labels=False)
@@ -83,6 +90,10 @@ def parse_request_examples(serialized: tf.Tensor,
       _refuse(found[0] & found[1], f"carries the feature `{feature.name}` twice, as {either}")
     columns[feature.source] = tf.concat([parsed[key] for key in feature_keys[feature.name]],
                                         axis=1)
+    if feature.type != MULTI_CATEGORICAL:
+      lengths = columns[feature.source].row_lengths()
+      _refuse(lengths > 1, "holds ", tf.strings.as_string(lengths),
+              f" values of the feature `{feature.name}`, expected at most 1")
   return feature_values(columns, feature_config)
 
 

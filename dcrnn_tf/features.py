@@ -53,6 +53,8 @@ FEATURE_TYPES = (CATEGORICAL, MULTI_CATEGORICAL, NUMERIC)
 DTYPES = ("string", "int64", "float32")
 POOLINGS = ("mean", "sum")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Beside the outputs' metrics, eval_metrics.json names the evaluated data under this key.
+RESERVED_OUTPUT_NAME = "data"
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -410,6 +412,9 @@ class FeatureConfig:
     outputs = self.output_names
     if len(set(outputs)) != len(outputs):
       raise ValueError(f"Task and funnel output names must be unique, got {list(outputs)}.")
+    if RESERVED_OUTPUT_NAME in outputs:
+      raise ValueError(f"No task or funnel output may be named {RESERVED_OUTPUT_NAME!r}: "
+                       "eval_metrics.json names the evaluated data under that key.")
     label_names = [label.name for label in self.labels]
     seen = set()
     for task in self.tasks:
@@ -507,8 +512,17 @@ class FeatureConfig:
     """Reads a JSON or YAML (`.yaml`, `.yml`) feature config; errors name the file."""
     if not os.path.exists(path):
       raise MissingFileError(f"Feature config {path} does not exist.")
-    with open(path, encoding="utf-8") as f:
-      text = f.read()
+    if os.path.isdir(path):
+      raise ConfigError(f"Feature config {path} is a directory: give the config file "
+                        "(JSON, or YAML named .yaml or .yml).")
+    try:
+      with open(path, encoding="utf-8") as f:
+        text = f.read()
+    except UnicodeDecodeError as e:
+      raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): a feature config is "
+                        "JSON or YAML.") from None
+    except OSError as e:
+      raise ConfigError(f"{path}: cannot read the feature config: {e.strerror}.") from None
     if path.endswith((".yaml", ".yml")):
       import yaml  # pylint: disable=import-outside-toplevel
       try:

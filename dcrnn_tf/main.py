@@ -14,7 +14,7 @@ import logging as std_logging
 import os
 import sys
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from absl import app
 from absl import flags
@@ -34,6 +34,7 @@ from dcrnn_tf import loss_weighting
 from dcrnn_tf import model_dir
 from dcrnn_tf import model_flags
 from dcrnn_tf import models
+from dcrnn_tf import outputs
 from dcrnn_tf import trainer
 from dcrnn_tf import training
 from dcrnn_tf.data import in_memory
@@ -41,7 +42,7 @@ from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.data import synthetic
 from dcrnn_tf.data.split import Split
-from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.features import RESERVED_OUTPUT_NAME, FeatureConfig
 
 FLAGS = flags.FLAGS
 
@@ -81,7 +82,8 @@ flags.DEFINE_string("feature_config", None,
                     "Feature config, JSON or YAML (.yaml, .yml). Default: "
                     "<data_dir>/feature_config.json.")
 flags.DEFINE_enum("data_format", "auto", ["auto", "csv", "tfrecord"],
-                  "File format; auto picks by file name (.csv[.gz], .tfrecord[.gz]).")
+                  "File format; auto tells it by the file name (.csv, .tfrecord), else by "
+                  "the content. GZIP is told by the content.")
 flags.DEFINE_string("predict_path", None, "Files to predict (features; labels optional).")
 flags.DEFINE_string("predict_output", None,
                     "CSV of probabilities: the file and line (TFRecord: record) of each "
@@ -137,9 +139,11 @@ flags.register_validator("split", lambda value: value is None or Split.is_valid_
 
 MODEL_CONFIG = "model_config.json"
 SPLIT = "split.json"
+DATA_ROLES = "data_roles.json"
 EXPORTED = "exported.json"
 FEATURE_CONFIG = "feature_config.json"
 EVAL_METRICS = "eval_metrics.json"
+EVAL_DATA = RESERVED_OUTPUT_NAME  # eval_metrics.json's key of the test data.
 DATA_REPORT = "data_report.json"
 TENSORBOARD = "tensorboard"
 SOURCE_FINGERPRINT = "feature_config_source.json"
@@ -204,7 +208,9 @@ class Data:
   `--eval_path` if given, else its validation part; test is `--test_path` if given,
   else its test part, or the validation data where the split has no test part. Without
   a split, validation is `--eval_path` and test is `--test_path` (default:
-  `--eval_path`).
+  `--eval_path`). A model directory remembers the validation and test data of its first
+  training run (`data_roles.json`, see `stored_roles`): without `--eval_path` or
+  `--test_path`, later runs and modes read the same.
   Every role's rows are scanned (`dcrnn_tf.data.scan`) before they are read: bad rows
   fail the run or, with `--bad_rows=skip`, are left out and counted in the mode's
   report (`data_report.json` for train, `data_report_<mode>.json` for the others).
@@ -214,11 +220,14 @@ class Data:
   Args:
     split: The `--split` value in force (see `split_choice`), or None.
     split_seed: Its seed.
+    stored: The stored validation and test data (`stored_roles`), by role.
   """
 
-  def __init__(self, split: Optional[str] = None, split_seed: int = 0):
+  def __init__(self, split: Optional[str] = None, split_seed: int = 0,
+               stored: Optional[Dict[str, Dict[str, Any]]] = None):
     self.split_text = split
     self.split_seed = split_seed
+    self.stored = stored or {}
     self.reports: Dict[str, scan.ScanReport] = {}
     self.held: Dict[str, Optional[in_memory.InMemoryRows]] = {}
 
@@ -229,6 +238,10 @@ class Data:
         raise errors.UsageError("--mode=predict needs --predict_path.")
       return FLAGS.predict_path, None
     flag = {"train": "train_path", "validation": "eval_path", "test": "test_path"}[role]
+    if role in self.stored and not getattr(FLAGS, flag):
+      stored = self.stored[role]
+      part = stored["part"] and Split.parse(self.split_text, stored["part"], self.split_seed)
+      return stored["path"], part
     if self.split_text is None or (role != "train" and getattr(FLAGS, flag)):
       return data_path(flag), None
     part = Split.parse(self.split_text, role, self.split_seed)
@@ -240,6 +253,15 @@ class Data:
 
   def path(self, role: str) -> str:
     return self.source(role)[0]
+
+  def describe(self, role: str) -> Dict[str, Any]:
+    """What the role read: its files (the pattern given and the files it matched), the
+    part of the split, and its rows (those read, and the valid ones)."""
+    part = self.split(role)
+    report = self.reports[role]
+    return {"role": role, "path": self.path(role), "files": report.files,
+            "part": str(part) if part else None, "rows": report.rows,
+            "valid_rows": report.valid_rows}
 
   def split(self, role: str) -> Optional[Split]:
     return self.source(role)[1]
@@ -304,6 +326,45 @@ class Data:
                      "%.0f MiB).", rows, role,
                      in_memory.estimated_bytes(rows, feature_config) / in_memory.MIB)
     return self.held[role]
+
+
+def stored_roles() -> Dict[str, Dict[str, Any]]:
+  """The validation and test data that `--model_dir`'s first training run read (the
+  absolute file pattern and the part of the split), by role; empty before that run (or
+  in a model directory of an earlier version).
+
+  Raises:
+    errors.UsageError: If a stored pattern matches no file now.
+  """
+  path = os.path.join(FLAGS.model_dir, DATA_ROLES)
+  if not os.path.exists(path):
+    return {}
+  with open(path, encoding="utf-8") as f:
+    stored = json.load(f)
+  for role, flag in (("validation", "eval_path"), ("test", "test_path")):
+    if role in stored and not getattr(FLAGS, flag):
+      try:
+        pipeline.list_files(stored[role]["path"])
+      except errors.MissingFileError:
+        raise errors.UsageError(
+            f"{FLAGS.model_dir} was trained with {stored[role]['path']} as its {role} data "
+            f"({path}), which matches no file now: give --{flag}.") from None
+  return stored
+
+
+def save_data_roles(data: "Data") -> None:
+  """Writes the validation and test data of the first training run (`stored_roles`)."""
+  path = os.path.join(FLAGS.model_dir, DATA_ROLES)
+  if os.path.exists(path):
+    return
+  absolute = lambda pattern: ",".join(
+      p if "://" in p else os.path.abspath(p) for p in pattern.split(",") if p.strip())
+  roles = {}
+  for role in ("validation", "test"):
+    source, part = data.source(role)
+    roles[role] = {"path": absolute(source), "part": part.part if part else None}
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(roles, f, indent=2)
 
 
 def source_feature_config_path() -> Optional[str]:
@@ -412,12 +473,12 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
           f"differs from the one the model in {FLAGS.model_dir} was trained on: "
           f"{'; '.join(changes)}. Restore the config it was trained on, or train in a new "
           "--model_dir (or delete this one).")
-    wanted = wanted_run_config()
     trained = {"model": stored["model"], "options": stored["options"],
                "loss_weighting": stored.get("loss_weighting", loss_weighting.FIXED)}
-    if FLAGS.mode == "train" and trained != json.loads(json.dumps(wanted)):
+    changes = run_config_changes(trained, wanted_run_config())
+    if FLAGS.mode == "train" and changes:
       raise errors.UsageError(
-          f"{FLAGS.model_dir} was trained with {trained}, but the flags ask for {wanted}. "
+          f"{FLAGS.model_dir} was trained with other model flags: {'; '.join(changes)}. "
           "Use the same model flags to resume (and the same --loss_weighting), or a new "
           "--model_dir.")
     return trained
@@ -437,6 +498,19 @@ def run_config(feature_config: FeatureConfig) -> Dict[str, Any]:
   with open(path, "w", encoding="utf-8") as f:
     json.dump({**wanted, "feature_config": prints}, f, indent=2)
   return wanted
+
+
+def run_config_changes(trained: Dict[str, Any], wanted: Dict[str, Any]) -> List[str]:
+  """`--flag was X, the flags give Y` for each model flag that differs."""
+  wanted = json.loads(json.dumps(wanted))  # Tuples as the stored lists.
+  show = lambda value: (",".join(map(str, value)) or "(empty)") if isinstance(
+      value, list) else str(value)
+  pairs = [(name, trained[name], wanted[name]) for name in ("model", "loss_weighting")]
+  if trained["model"] == wanted["model"]:
+    pairs += [(name, trained["options"].get(name), wanted["options"].get(name))
+              for name in dict.fromkeys([*trained["options"], *wanted["options"]])]
+  return [f"--{name} was {show(old)}, the flags give {show(new)}"
+          for name, old, new in pairs if old != new]
 
 
 def check_loss_weighting() -> None:
@@ -477,10 +551,16 @@ def training_input(data: Data, feature_config: FeatureConfig) -> distribute.Trai
 
 
 def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
+  """Writes `eval_metrics.json`: each output's metrics on the test data, and under
+  `"data"` which data that was (`Data.describe`)."""
   metrics = evaluation.evaluate(model, data.dataset("test", feature_config), feature_config)
   path = os.path.join(FLAGS.model_dir, EVAL_METRICS)
   with open(path, "w", encoding="utf-8") as f:
-    json.dump(metrics, f, indent=2)
+    json.dump({**metrics, EVAL_DATA: data.describe("test")}, f, indent=2)
+  described = data.describe("test")
+  logging.info("Evaluated on %s%s: %d valid rows of %d.", described["path"],
+               f" ({described['part']})" if described["part"] else "",
+               described["valid_rows"], described["rows"])
   for name, values in metrics.items():
     logging.info("eval %s: AUC %.4f, log loss %.4f (%d rows)", name, values["auc"],
                  values["logloss"], values["count"])
@@ -488,11 +568,19 @@ def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict
   return metrics
 
 
+def prediction_paths() -> Tuple[str, str]:
+  """`--predict_output` (default `<model_dir>/predictions.csv`) and the file of the rows
+  it skipped as bad (`<output>.skipped.csv`)."""
+  output = FLAGS.predict_output or os.path.join(FLAGS.model_dir, "predictions.csv")
+  return output, f"{os.path.splitext(output)[0]}.skipped.csv"
+
+
 def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   """Writes the probabilities of every valid row of `--predict_path`, each with the file
   and line (record, for TFRecord) it comes from; the rows skipped as bad (with
   `--bad_rows=skip`) are listed in `<output>.skipped.csv`."""
-  output = FLAGS.predict_output or os.path.join(FLAGS.model_dir, "predictions.csv")
+  output, skipped = prediction_paths()
+  os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   frames = [pd.DataFrame({name: value.numpy() for name, value in model(batch).items()})
             for batch in data.dataset("predict", feature_config)]
   report = data.reports["predict"]
@@ -502,7 +590,6 @@ def predict(model, data: Data, feature_config: FeatureConfig) -> str:
   predictions = pd.concat(frames, ignore_index=True)[list(feature_config.output_names)]
   pd.concat([positions, predictions], axis=1).to_csv(output, index=False)
   logging.info("Wrote %s", output)
-  skipped = f"{os.path.splitext(output)[0]}.skipped.csv"
   if report.bad_rows:
     pd.DataFrame([(b.path, b.line, b.column, b.kind, b.reason) for b in report.bad_rows],
                  columns=["file", "line", "column", "kind", "reason"]).to_csv(
@@ -573,6 +660,26 @@ class _TensorFlowInfo(std_logging.Filter):
     return record.levelno > std_logging.INFO or not record.pathname.startswith(self.directory)
 
 
+def check_outputs() -> None:
+  """Fails at once, before any data is read, where the mode could not write what it
+  writes, or would write its predictions over one of its input files."""
+  outputs.check_directory(FLAGS.model_dir, "--model_dir")
+  if FLAGS.mode in ("train", "export"):
+    outputs.check_directory(FLAGS.export_dir, "--export_dir")
+  if tensorboard_dir():
+    outputs.check_directory(tensorboard_dir(), "--tensorboard_dir")
+  if FLAGS.mode == "predict":
+    if not FLAGS.predict_path:
+      raise errors.UsageError("--mode=predict needs --predict_path.")
+    inputs = pipeline.list_files(FLAGS.predict_path)
+    source = source_feature_config_path()
+    output, skipped = prediction_paths()
+    for path, name in ((output, "--predict_output"),
+                       (skipped, "The file of skipped rows of --predict_output,")):
+      outputs.check_file(path, name)
+      outputs.check_not_an_input(path, name, inputs + ([source] if source else []))
+
+
 def hide_tensorflow_info() -> None:
   """Hides TensorFlow's Python INFO lines (see `--tf_logs`), from its own logger and
   those it writes through absl (once per process, however often `main` runs)."""
@@ -600,23 +707,43 @@ def main(argv):
   if FLAGS.deterministic:
     tf.config.experimental.enable_op_determinism()
   tf.keras.utils.set_random_seed(FLAGS.seed)
+  if distribute.is_chief(strategy):
+    check_outputs()
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
       raise errors.UsageError("--synthetic needs --data_dir.")
+    if not os.path.isdir(FLAGS.data_dir):  # It is written.
+      outputs.check_directory(FLAGS.data_dir, "--data_dir")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
   check_early_stopping_monitor()
   # Only the chief writes into --model_dir; it holds the lock for the whole job.
   with (model_dir.lock(FLAGS.model_dir) if distribute.is_chief(strategy)
         else contextlib.nullcontext()):
-    run_mode(strategy)
+    try:
+      run_mode(strategy)
+    except KeyboardInterrupt:
+      raise errors.Interrupted(interrupted()) from None
+
+
+def interrupted() -> str:
+  """What a run stopped with Ctrl-C kept, and how to go on."""
+  if FLAGS.mode != "train":
+    return (f"Interrupted (Ctrl-C): --mode={FLAGS.mode} did not finish; the checkpoints in "
+            f"{FLAGS.model_dir} are unchanged. Run the command again.")
+  latest = tf.train.latest_checkpoint(os.path.join(FLAGS.model_dir, trainer.CHECKPOINTS))
+  if latest is None:
+    return ("Interrupted (Ctrl-C) before the first checkpoint: nothing was trained yet. "
+            "Run the same command to start again.")
+  return (f"Interrupted (Ctrl-C): the checkpoints in {FLAGS.model_dir} are kept (the "
+          f"latest: {latest}); run the same command to resume from it.")
 
 
 def run_mode(strategy: tf.distribute.Strategy) -> None:
   """Checks every file the mode reads, then prepares, trains, evaluates, exports or
   predicts."""
   with distribute.chief_first(strategy):  # Other workers read what the chief writes.
-    data = Data(*split_choice())
+    data = Data(*split_choice(), stored=stored_roles())
     feature_config = prepared_feature_config(data)
     for role in MODE_ROLES[FLAGS.mode]:
       if role not in data.reports:
@@ -625,6 +752,8 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
       save_prepared_feature_config(feature_config)
       return
     config = run_config(feature_config)
+    if FLAGS.mode == "train" and distribute.is_chief(strategy):
+      save_data_roles(data)
   run = trainer.Trainer(config["model"], config["options"], feature_config, FLAGS.model_dir,
                         FLAGS.learning_rate, FLAGS.keep_checkpoints, strategy=strategy,
                         checkpoint_every_steps=FLAGS.checkpoint_every_steps,

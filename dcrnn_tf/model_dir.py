@@ -25,6 +25,7 @@ from dcrnn_tf.errors import UsageError
 from dcrnn_tf.features import FeatureConfig
 
 LOCK = "LOCK"
+_ORDER = "the feature order"
 
 
 def _holder() -> Dict[str, object]:
@@ -90,7 +91,7 @@ def _parts(config: FeatureConfig) -> Dict[str, str]:
   """Each part of the config as canonical JSON, by part name."""
   as_dict = config.to_dict()
   parts = {f"feature {f['name']!r}": f for f in as_dict["features"]}
-  parts["the feature order"] = [f["name"] for f in as_dict["features"]]
+  parts[_ORDER] = [f["name"] for f in as_dict["features"]]
   for key in ("labels", "tasks", "ignore", "csv"):
     parts[f"the {key}"] = as_dict.get(key)
   return {name: json.dumps(part, sort_keys=True) for name, part in parts.items()}
@@ -104,8 +105,12 @@ def fingerprint(config: FeatureConfig) -> Dict[str, str]:
 
 def differences(old: Mapping[str, str], new: Mapping[str, str]) -> List[str]:
   """What differs between two fingerprints, such as `["feature 'price' differs",
-  "feature 'age' is new"]`."""
-  out = [f"{name} differs" for name in new if name in old and old[name] != new[name]]
+  "feature 'age' is new"]`. The feature order is named only where both hold the same
+  features (a feature added or gone changes the order too)."""
+  same_features = ({n for n in old if n.startswith("feature ")}
+                   == {n for n in new if n.startswith("feature ")})
+  out = [f"{name} differs" for name in new if name in old and old[name] != new[name]
+         and (name != _ORDER or same_features)]
   out += [f"{name} is new" for name in new if name not in old]
   out += [f"{name} is gone" for name in old if name not in new]
   return out

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
+from dcrnn_tf import errors
 from dcrnn_tf import loss_weighting as weighting
 from dcrnn_tf import flag_checks
 from dcrnn_tf import models
@@ -106,8 +107,9 @@ TRAINING_LOG = "training_log.csv"
 LOSS_WEIGHTS = "loss_weights.json"
 
 
-class NonFiniteLossError(RuntimeError):
-  """The training loss became NaN or infinite."""
+class NonFiniteLossError(errors.UserError, RuntimeError):
+  """The training loss (or a weight) became NaN or infinite: a user error (the learning
+  rate, or extreme input values), shown at the command line as one line."""
 
 
 def build_model(model_name: str, model_options: Dict[str, Any],
@@ -202,8 +204,11 @@ class Trainer:
     self.latest_checkpoint = tf.train.latest_checkpoint(self.checkpoint_dir)
     if self.latest_checkpoint:
       feature_encoder.check_checkpoint_layout(self.latest_checkpoint, feature_config.features)
+      # Every object of the model and the optimizer must be found; the early-stopping
+      # state, also in the checkpoint, is restored next (so this restore is partial,
+      # and must not warn of the values it leaves).
       tf.train.Checkpoint(**training_position).restore(
-          self.latest_checkpoint).assert_existing_objects_matched()
+          self.latest_checkpoint).assert_existing_objects_matched().expect_partial()
       # Checkpoints written before early stopping existed hold no state of it.
       tf.train.Checkpoint(early_stopping=self.stopping.state).restore(
           self.latest_checkpoint).expect_partial()
@@ -349,12 +354,11 @@ class Trainer:
     return None
 
   def non_finite(self, what: str) -> NonFiniteLossError:
-    """Logs why training stops and returns the error to raise."""
+    """The error to raise: why training stops, what was kept, what to do."""
     message = (f"Training stopped: the {what}, at step {self.step}. Nothing was saved "
                f"after the last good checkpoint ({self.latest_checkpoint}), and no model "
                "was exported. Lower --learning_rate or look for extreme values in the "
                "input data.")
-    logging.error(message)
     return NonFiniteLossError(message)
 
   @property

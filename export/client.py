@@ -8,7 +8,7 @@ r"""Sends a predict request to TF Serving over gRPC or REST and prints the outpu
 The rows come from a CSV file with a header (`--input_csv`, its first `--max_rows`
 rows) or from JSON (`--rows`, a list of objects from feature name to value); the
 feature config (`--feature_config`) gives the inputs' dtypes. Every row names every
-feature (a missing value is `""`, or `NaN` for a number). `serving_default` sends the
+feature (a missing value is `null`, `""`, or `NaN` for a number). `serving_default` sends the
 rows as serialized `tf.Example`s, `predict_features` as one tensor per feature. The outputs are printed as JSON; with
 `--dry_run` the request is printed instead of sent (the JSON body for `--rest`, for
 `curl -d @body.json`). The requests are built by `dcrnn_tf.serving`.
@@ -47,8 +47,9 @@ flags.DEFINE_float("timeout", 10.0, "Request timeout in seconds.")
 flags.DEFINE_bool("dry_run", False, "Print the request instead of sending it.")
 
 
-def features_from_rows(rows) -> Dict[str, np.ndarray]:
-  """Columns of a list of rows (objects from feature name to value).
+def features_from_rows(rows, config: FeatureConfig) -> Dict[str, np.ndarray]:
+  """Columns of a list of rows (objects from feature name to value); a missing value
+  may be `null` (NaN for a numeric feature, `""` for a categorical one).
 
   Raises:
     ValueError: If there are no rows or the rows name different features.
@@ -60,7 +61,9 @@ def features_from_rows(rows) -> Dict[str, np.ndarray]:
     if sorted(row) != names:
       raise ValueError(f"--rows: row {i} has the features {sorted(row)} but row 0 has "
                        f"{names}; every row must name the same features.")
-  return {name: np.asarray([row[name] for row in rows]) for name in names}
+  missing = {f.name: "" if f.is_categorical else float("nan") for f in config.features}
+  return {name: np.asarray([missing.get(name) if row[name] is None else row[name]
+                            for row in rows]) for name in names}
 
 
 def features_from_csv(path: str, config: FeatureConfig, max_rows: int) -> Dict[str, np.ndarray]:
@@ -98,7 +101,7 @@ def main(argv):
     if FLAGS.input_csv:
       features = features_from_csv(FLAGS.input_csv, config, FLAGS.max_rows)
     else:
-      features = features_from_rows(json.loads(FLAGS.rows))
+      features = features_from_rows(json.loads(FLAGS.rows), config)
     outputs = send(server, features, config)
   except (OSError, TypeError, ValueError) as e:  # Bad input; HTTP errors are OSErrors.
     sys.exit(f"Error: {e}" + (f": {e.read().decode(errors='replace')}"

@@ -100,7 +100,7 @@ def kill(process: subprocess.Popen) -> None:
 @dataclasses.dataclass
 class InProcessResult:
   returncode: int
-  stderr: str  # The log lines (INFO and above) and what was written to stderr.
+  stderr: str  # The log lines (absl's INFO and above, TensorFlow's warnings) and stderr.
   stdout: str
 
 
@@ -116,12 +116,13 @@ def in_process(*flags_: str) -> InProcessResult:
   stderr, stdout = io.StringIO(), io.StringIO()
   handler = logging.logging.StreamHandler(stderr)
   handler.setFormatter(logging.logging.Formatter("%(levelname)s %(message)s"))
-  absl_logger = logging.logging.getLogger("absl")
+  loggers = [logging.logging.getLogger(name) for name in ("absl", "tensorflow")]
   verbosity = logging.get_verbosity()
   code = 0
   with flagsaver.flagsaver(), contextlib.redirect_stderr(stderr), \
       contextlib.redirect_stdout(stdout):
-    absl_logger.addHandler(handler)
+    for logger in loggers:
+      logger.addHandler(handler)
     try:
       argv = errors.parse_flags(["dcrnn_tf", *[str(f) for f in flags_]])
       logging.set_verbosity(logging.INFO)
@@ -129,7 +130,8 @@ def in_process(*flags_: str) -> InProcessResult:
     except SystemExit as e:
       code = e.code
     finally:
-      absl_logger.removeHandler(handler)
+      for logger in loggers:
+        logger.removeHandler(handler)
       logging.set_verbosity(verbosity)
       flags.FLAGS.unparse_flags()
   return InProcessResult(code, stderr.getvalue(), stdout.getvalue())

@@ -207,7 +207,7 @@ def test_truncated_tfrecord_names_the_broken_record(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["crlf", "bom_with_header", "bom_without_header",
-                                  "quoted_fields", "spaces"])
+                                  "quoted_fields", "spaces", "label_spellings"])
 def test_rows_the_check_accepts_are_read_the_same_by_training(tmp_path, case):
   """What the scan accepts, the pipeline reads as the scan saw it."""
   ids = [f"r{i}" for i in range(ROWS)]
@@ -228,6 +228,10 @@ def test_rows_the_check_accepts_are_read_the_same_by_training(tmp_path, case):
     lines[2] = '"r""2",1.0,2,0,0'
   if case == "spaces":
     lines[1] = "  r1 ,\t0.5 , 1,1 ,1\t"
+  if case == "label_spellings":  # A 0/1 label is any number equal to 0 or 1.
+    for i, (click, conversion) in enumerate([("-0", "0.0"), ("1.0", "1e0"), ("0.00", "-0.0"),
+                                             ("+1", "0")]):
+      lines[i] = f"{ids[i]},{i * 0.5},{i % 3},{click},{conversion}"
   path = tmp_path / "data.csv"
   path.write_bytes((prefix + ending.join(([header] if header else []) + lines)
                     + ending).encode())
@@ -279,6 +283,12 @@ TFRECORD_CASES = {
                          "column 'id': expected bytes_list, found int64_list"),
     "float_label": ({"click": _floats(1.0)}, "click", "value_type",
                     "column 'click': expected int64_list, found float_list"),
+    "two_numbers": ({"price": _floats(1.0, 2.0)}, "price", "multiple_values",
+                    "column 'price' holds 2 values, expected 1"),
+    "two_categories": ({"user": _ints(1, 2, 3)}, "user", "multiple_values",
+                       "column 'user' holds 3 values, expected 1"),
+    "two_labels": ({"click": _ints(0, 1)}, "click", "multiple_values",
+                   "column 'click' holds 2 values, expected 1"),
 }
 
 

@@ -169,6 +169,11 @@ def test_fingerprint_differences():
       {"name": "user", "type": "categorical", "min_count": 2},
       {"name": "age", "type": "numeric"}]})
   assert model_dir.differences(model_dir.fingerprint(before), model_dir.fingerprint(after)) == [
-      "feature 'user' differs", "the feature order differs", "feature 'age' is new",
+      "feature 'user' differs", "feature 'age' is new", "feature 'price' is gone"]
+  lost = FeatureConfig.from_dict({**FEATURES, "features": FEATURES["features"][:1]})
+  assert model_dir.differences(model_dir.fingerprint(before), model_dir.fingerprint(lost)) == [
       "feature 'price' is gone"]
+  swapped = FeatureConfig.from_dict({**FEATURES, "features": FEATURES["features"][::-1]})
+  assert model_dir.differences(model_dir.fingerprint(before),
+                               model_dir.fingerprint(swapped)) == ["the feature order differs"]
   assert model_dir.differences(model_dir.fingerprint(before), model_dir.fingerprint(before)) == []

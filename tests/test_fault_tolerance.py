@@ -64,11 +64,38 @@ def test_a_diverging_run_stops_training_and_keeps_the_last_good_state(trained, t
   # --learning_rate=inf is refused when the flags are parsed; 1e38 diverges at once.
   result = cli.run(*trained.flags(model_dir, export_dir, "--epochs=3",
                                   "--learning_rate=1e38"), check=False)
-  assert result.returncode == 1
-  assert re.search(r"Training stopped: the (loss became nan|weights became NaN or infinite)",
-                   result.stderr), result.stderr[-2000:]
-  assert "Nothing was saved after the last good checkpoint" in result.stderr
+  assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+  last = result.stderr.splitlines()[-1]
+  assert re.match(r"dcrnn_tf: error: Training stopped: the (loss became nan|weights became "
+                  r"NaN or infinite)", last), last
+  assert "Nothing was saved after the last good checkpoint" in last
+  assert result.stderr.count("Training stopped") == 1
   assert snapshot(*kept) == before
+
+
+def test_ctrl_c_stops_with_one_line_that_says_how_to_resume(trained, tmp_path):
+  model_dir, export_dir = trained.copy(tmp_path)
+  kept = [model_dir / "eval_metrics.json", export_dir]
+  before = snapshot(*kept)
+  process = cli.start(trained.flags(model_dir, export_dir, "--epochs=3"),
+                      tmp_path / "interrupted.log")
+  try:
+    cli.wait_for_text(tmp_path / "interrupted.log", "Resuming from", cli.RUN_TIMEOUT,
+                      process)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=cli.RUN_TIMEOUT)
+  finally:
+    cli.kill(process)
+  log = (tmp_path / "interrupted.log").read_text()
+  assert process.returncode == 130 and "Traceback" not in log, log[-2000:]
+  latest = re.fullmatch(
+      rf"dcrnn_tf: error: Interrupted \(Ctrl-C\): the checkpoints in {model_dir} are kept "
+      rf"\(the latest: ({model_dir}/checkpoints/ckpt-\d+)\); run the same command to resume "
+      "from it.", log.splitlines()[-1])
+  assert latest, log.splitlines()[-1]
+  assert os.path.exists(latest.group(1) + ".index")
+  assert not (model_dir / "LOCK").exists()
+  assert snapshot(*kept) == before  # The metrics and the export are as they were.
 
 
 def test_an_export_killed_midway_leaves_only_whole_versions(trained, tmp_path):
@@ -112,6 +139,7 @@ def test_killed_mirrored_workers_restart_from_the_step_checkpoint(trained, tmp_p
     cluster.kill("worker-1")  # A worker fails; the job goes down with it,
     cluster.kill("worker-0")
     assert not (tmp_path / "model" / "eval_metrics.json").exists()
+    killed_scratch = set(scratch.iterdir())  # A killed worker cannot clean up.
     cluster.start("worker-0")  # and comes back on the same addresses.
     cluster.start("worker-1")
     assert cluster.wait(cluster.tasks, cli.RUN_TIMEOUT) == {"worker-0": 0, "worker-1": 0}
@@ -123,8 +151,9 @@ def test_killed_mirrored_workers_restart_from_the_step_checkpoint(trained, tmp_p
   assert_close_auc(cli.read_metrics(tmp_path / "model"), trained.metrics, MIRRORED_TOLERANCE)
   assert "Saved checkpoint" in chief_log
   # Only the chief wrote: one export, one training log line per epoch, and the other
-  # worker's checkpoints were deleted.
+  # worker's checkpoints of the restarted run were deleted.
   assert len(cli.versions(tmp_path / "export")) == 1
   epochs = pd.read_csv(tmp_path / "model" / "training_log.csv")["epoch"].tolist()
   assert epochs == [0, 1]
-  assert not [p for p in scratch.iterdir() if p.name.startswith("dcrnn-worker")]
+  assert not [p for p in set(scratch.iterdir()) - killed_scratch
+              if p.name.startswith("dcrnn-worker")]

@@ -26,7 +26,11 @@ def test_train_writes_metrics_checkpoint_and_export(trained):
   assert "Using the synthetic data set in" in log  # --synthetic keeps what is there.
   assert f"Holding the {cli.TRAIN_ROWS} train rows in memory" in log
   assert f"Holding the {cli.EVAL_ROWS} validation rows in memory" in log
-  metrics = trained.metrics
+  metrics = dict(trained.metrics)
+  # The metrics file says which data its figures are from.
+  test = f"{trained.data}/eval.tfrecord.gz"
+  assert metrics.pop("data") == {"role": "test", "path": test, "files": [test], "part": None,
+                                 "rows": cli.EVAL_ROWS, "valid_rows": cli.EVAL_ROWS}
   assert sorted(metrics) == ["ctcvr", "ctr", "cvr"]
   for values in metrics.values():
     assert 0.0 <= values["auc"] <= 1.0 and values["logloss"] > 0.0
@@ -42,6 +46,7 @@ def test_rerun_resumes_from_the_latest_checkpoint(trained, tmp_path):
                          *cli.EARLY_STOPPING_FLAGS, "--epochs=3")
   result = cli.in_process(*flags)
   assert result.returncode == 0
+  assert "could not be found" not in result.stderr
   assert "Resuming from" in result.stderr and "epoch 2 of 3" in result.stderr
   assert result.stdout.splitlines()[0] == "Epoch 3/3"
   epochs = pd.read_csv(model_dir / "training_log.csv")["epoch"].tolist()
@@ -56,19 +61,57 @@ def test_rerun_resumes_from_the_latest_checkpoint(trained, tmp_path):
 def test_resume_refuses_other_model_flags(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
   result = cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir,
-                                          *cli.MODEL_FLAGS, "--cell=lstm"))
+                                          *cli.MODEL_FLAGS, "--cell=lstm",
+                                          "--tower_units=8,4"))
   assert result.returncode == 2
-  assert "Use the same model flags to resume" in result.stderr.splitlines()[-1]
+  assert result.stderr.splitlines()[-1] == (
+      f"dcrnn_tf: error: {model_dir} was trained with other model flags: --cell was gru, the "
+      "flags give lstm; --tower_units was 16, the flags give 8,4. Use the same model "
+      "flags to resume (and the same --loss_weighting), or a new --model_dir.")
 
 
 def test_evaluate_mode_reproduces_the_metrics(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
-  assert cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir,
-                                        "--mode=evaluate")).returncode == 0
+  result = cli.in_process(*cli.main_flags(trained.data, model_dir, export_dir,
+                                          "--mode=evaluate"))
+  assert result.returncode == 0
+  # The checkpoint is read whole (in two parts): no warning of values left unread.
+  assert "could not be found" not in result.stderr and "expect_partial" not in result.stderr
   after = cli.read_metrics(model_dir)
   assert sorted(after) == sorted(trained.metrics)
+  assert after["data"] == trained.metrics["data"]
   for name, values in trained.metrics.items():
-    assert after[name] == pytest.approx(values)
+    if name != "data":
+      assert after[name] == pytest.approx(values)
+
+
+def test_evaluate_reads_the_test_data_the_model_was_trained_with(trained, tmp_path):
+  """Without --test_path, evaluation reads the test data of the first training run
+  (data_roles.json), not what the other flags would give now."""
+  model_dir, export_dir = trained.copy(tmp_path)
+  other = f"{trained.data}/part-0.csv"
+  stored = json.loads((model_dir / "data_roles.json").read_text())
+  assert stored == {role: {"path": f"{trained.data}/eval.tfrecord.gz", "part": None}
+                    for role in ("validation", "test")}
+  # Another --eval_path would be the test data by default; the stored test data is read.
+  evaluate = cli.main_flags(trained.data, model_dir, export_dir, "--mode=evaluate",
+                            f"--eval_path={other}")
+  assert cli.in_process(*evaluate).returncode == 0
+  assert cli.read_metrics(model_dir)["data"]["files"] == [f"{trained.data}/eval.tfrecord.gz"]
+  assert cli.read_metrics(model_dir)["ctr"]["count"] == cli.EVAL_ROWS
+  # A given --test_path is read, and named in the metrics.
+  assert cli.in_process(*evaluate, f"--test_path={other}").returncode == 0
+  metrics = cli.read_metrics(model_dir)
+  assert metrics["data"]["files"] == [other]
+  assert metrics["ctr"]["count"] == len(pd.read_csv(other))
+  # Stored data that is gone is named, with the flag to give instead.
+  stored["test"]["path"] = str(tmp_path / "moved.csv")
+  (model_dir / "data_roles.json").write_text(json.dumps(stored))
+  result = cli.in_process(*evaluate)
+  assert result.returncode == 2
+  assert result.stderr.splitlines()[-1] == (
+      f"dcrnn_tf: error: {model_dir} was trained with {tmp_path / 'moved.csv'} as its test "
+      f"data ({model_dir}/data_roles.json), which matches no file now: give --test_path.")
 
 
 def test_predict_mode_matches_the_latest_export(trained, tmp_path):

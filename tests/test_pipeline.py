@@ -508,9 +508,23 @@ def test_no_matching_file(tmp_path):
 
 
 def test_data_format(tmp_path):
+  # A name that does not say the format: the content does (GZIP too, whatever the name).
   pipeline.write_csv(_frame(5), str(tmp_path / "data.txt"))
-  with pytest.raises(ValueError, match=r"data\.txt: cannot tell the data format"):
-    pipeline.make_dataset(str(tmp_path / "data.txt"), CONFIG, 8)
+  pipeline.write_csv(_frame(6), str(tmp_path / "adult.csv.gz"))
+  os.rename(tmp_path / "adult.csv.gz", tmp_path / "adult.data")
+  pipeline.write_tfrecord(_frame(7), str(tmp_path / "records.tfrecord.gz"), CONFIG)
+  os.rename(tmp_path / "records.tfrecord.gz", tmp_path / "records.bin")
+  for name, rows in (("data.txt", 5), ("adult.data", 6), ("records.bin", 7)):
+    assert len(_concat(_batches(pipeline.make_dataset(str(tmp_path / name), CONFIG, 8)))) == rows
+  assert pipeline.compression_of(str(tmp_path / "adult.data")) == "GZIP"
+  assert pipeline.compression_of(str(tmp_path / "data.txt")) == ""
+  (tmp_path / "latin1.dat").write_bytes(b"\xe9t\xe9,1\n")
+  with pytest.raises(ValueError) as error:
+    pipeline.make_dataset(str(tmp_path / "latin1.dat"), CONFIG, 8)
+  assert str(error.value) == (
+      f"{tmp_path}/latin1.dat: cannot tell the data format from the file name (.csv, "
+      ".tfrecord) or from the content (neither a tf.Example record nor UTF-8 text); give "
+      "it: --data_format=csv or tfrecord (data_format= in Python).")
   dataset = pipeline.make_dataset(str(tmp_path / "data.txt"), CONFIG, 8, data_format="csv")
   assert len(_concat(_batches(dataset))) == 5
   pipeline.write_tfrecord(_frame(5), str(tmp_path / "data.tfrecord"), CONFIG)

@@ -132,12 +132,34 @@ UNKNOWN_KEYS = ("serving_default: example 1 has unknown keys {} (known keys: `ag
     ({**GOOD, "city": ["lyon"]},
      ("serving_default: example 1 carries the feature `city` twice, as `home city` or "
       "`city`",)),
+    ({**GOOD, "age": [39.0, 40.0]},
+     ("serving_default: example 1 holds 2 values of the feature `age`, expected at most 1",)),
+    ({**GOOD, "workclass": ["Private", "State-gov", "Never-worked"]},
+     ("serving_default: example 1 holds 3 values of the feature `workclass`, expected at "
+      "most 1",)),
 ])
 def test_examples_with_missing_unknown_or_doubled_keys_are_refused(served, columns, messages):
   by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
   with pytest.raises(tf.errors.InvalidArgumentError) as error:
     by_examples(examples=tf.constant([_example(**GOOD), _example(**columns)]))
   assert any(message in error.value.message for message in messages), error.value.message
+
+
+def test_a_multi_categorical_feature_takes_several_values(served):
+  by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
+  outputs = by_examples(examples=tf.constant([_example(**{**GOOD, "tags": ["a", "b"]})]))
+  assert outputs["ctr"].shape == [1]
+
+
+def test_an_empty_batch_gets_empty_outputs_from_both_signatures(served):
+  signatures = served["loaded"].signatures
+  by_examples = signatures[serving.SERVING_DEFAULT](examples=tf.constant([], tf.string))
+  by_features = signatures[serving.PREDICT_FEATURES](**{
+      name: tf.zeros([0], spec.dtype)
+      for name, spec in pipeline.feature_tensor_specs(served["config"]).items()})
+  for outputs in (by_examples, by_features):
+    assert sorted(outputs) == sorted(served["config"].output_names)
+    assert all(values.shape == [0] for values in outputs.values())
 
 
 def test_a_feature_present_without_a_value_is_missing(served):

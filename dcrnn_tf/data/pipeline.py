@@ -15,8 +15,9 @@ that files and serving requests run the same code.
 CSV files have a header line naming their columns, or the config lists the columns
 (`csv.columns`). TFRecord files hold `tf.train.Example` records: categorical features as
 `bytes_list` or (`dtype: int64`) `int64_list`, numeric features as `float_list`, labels
-as `int64_list` (`bytes_list` for labels with `positive_values`). A file whose name ends
-in `.gz` is read as GZIP.
+as `int64_list` (`bytes_list` for labels with `positive_values`). A file is read as GZIP
+when its content is (`compression_of`), whatever its name; its format is told by its
+name (`.csv`, `.tfrecord`) or, where the name does not say, by its content.
 
 Rows are expected to be valid: `dcrnn_tf.data.scan` checks them first, and its list of
 bad rows (with `--bad_rows=skip`) is passed here as `skip_rows` to leave them out.
@@ -24,9 +25,11 @@ bad rows (with `--bad_rows=skip`) is passed here as `skip_rows` to leave them ou
 
 import csv
 import gzip
+import os
 from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 import zlib
 
+from google.protobuf import message
 import numpy as np
 import pandas as pd
 
@@ -121,6 +124,7 @@ def list_files(file_pattern: str) -> List[str]:
 
   Raises:
     FileNotFoundError: If a glob matches no file.
+    DataError: If one matches a directory.
   """
   files = set()
   for pattern in file_pattern.split(","):
@@ -130,6 +134,10 @@ def list_files(file_pattern: str) -> List[str]:
     matches = tf.io.gfile.glob(pattern)
     if not matches:
       raise MissingFileError(f"No file matches {pattern!r}.")
+    for match in matches:
+      if tf.io.gfile.isdir(match):
+        raise DataError(f"{match} is a directory, not a data file: give its files, such as "
+                        f"{os.path.join(match, '*.csv')} (a glob, or comma-separated globs).")
     files.update(matches)
   if not files:
     raise MissingFileError(f"No file matches {file_pattern!r}.")
@@ -142,7 +150,7 @@ def data_format_of(files: Sequence[str], data_format: str = "auto") -> str:
     raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}.")
   if data_format != "auto":
     return data_format
-  formats = {f: _format_of_name(f) for f in files}
+  formats = {f: _format_of(f) for f in files}
   first = files[0]
   for path, fmt in formats.items():
     if fmt != formats[first]:
@@ -206,7 +214,7 @@ def make_dataset(file_pattern: str,
   else:
     read = tf.data.TFRecordDataset
     parse = lambda serialized: parse_examples(serialized, config, with_labels)
-  compressions = ["GZIP" if f.lower().endswith(".gz") else "" for f in files]
+  compressions = [compression_of(f) for f in files]
   indices = list(range(len(files)))
   dataset = tf.data.Dataset.from_tensor_slices((files, compressions, indices))
   if shuffle:
@@ -250,10 +258,22 @@ BOM = b"\xef\xbb\xbf"
 # What `tf.strings.strip` strips (and Python's `str.strip` would strip more).
 ASCII_WHITESPACE = " \t\n\v\f\r"
 _GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _open_binary(path: str):
+  """The file opened for reading bytes (remote paths, `gs://…`, through `tf.io.gfile`)."""
+  return open(path, "rb") if "://" not in path else tf.io.gfile.GFile(path, "rb")  # pylint: disable=consider-using-with
+
+
+def compression_of(path: str) -> str:
+  """`"GZIP"` if the file's content is GZIP (its first two bytes), else `""`."""
+  with _open_binary(path) as f:
+    return "GZIP" if f.read(len(GZIP_MAGIC)) == GZIP_MAGIC else ""
 
 
 def read_lines(path: str) -> Iterator[bytes]:
-  """The raw lines of a (GZIP if it ends in .gz) text file, split at `\n` as
+  """The raw lines of a (possibly GZIP) text file, split at `\n` as
   `tf.data.TextLineDataset` splits them, without the `\n`; `csv_line` turns one into
   what `TextLineDataset` yields.
 
@@ -262,10 +282,10 @@ def read_lines(path: str) -> Iterator[bytes]:
   Raises:
     DataError: If the GZIP data is truncated or corrupt (naming the line it breaks on).
   """
-  raw = open(path, "rb") if "://" not in path else tf.io.gfile.GFile(path, "rb")  # pylint: disable=consider-using-with
+  gzipped = compression_of(path) == "GZIP"
   number = 0
-  with raw:
-    source = gzip.GzipFile(fileobj=raw) if path.lower().endswith(".gz") else raw
+  with _open_binary(path) as raw:
+    source = gzip.GzipFile(fileobj=raw) if gzipped else raw
     try:
       for number, line in enumerate(source, 1):
         yield line[:-1] if line.endswith(b"\n") else line
@@ -298,7 +318,7 @@ def not_utf8(raw: bytes, error: UnicodeDecodeError) -> str:
 
 
 def read_csv_header(path: str, delimiter: str = ",") -> List[str]:
-  """The column names on the first line of a CSV file (GZIP if it ends in .gz).
+  """The column names on the first line of a (possibly GZIP) CSV file.
 
   Raises:
     DataError: If the file is empty or the line is not UTF-8 or holds a `\r`.
@@ -318,7 +338,7 @@ def read_csv_header(path: str, delimiter: str = ",") -> List[str]:
 
 
 def is_empty_text(path: str) -> bool:
-  """Whether a (GZIP if it ends in .gz) text file holds no byte at all."""
+  """Whether a (possibly GZIP) text file holds no byte at all."""
   return next(read_lines(path), None) is None
 
 
@@ -442,7 +462,10 @@ def _csv_lines_without_header(path: tf.Tensor, compression: tf.Tensor) -> tf.dat
   return first.concatenate(lines.skip(1))
 
 
-def _format_of_name(path: str) -> str:
+def _format_of(path: str) -> str:
+  """The format the file's name says (`.csv`, `.tfrecord`, either with `.gz`), else the
+  one its content shows: a first record that reads as a TFRecord (its checksums hold)
+  and parses as a `tf.Example`, or UTF-8 text (CSV; also an empty file)."""
   name = path.lower().rsplit("/", 1)[-1]
   if name.endswith(".gz"):
     name = name[:-len(".gz")]
@@ -450,9 +473,20 @@ def _format_of_name(path: str) -> str:
     return CSV
   if ".tfrecord" in name:
     return TFRECORD
-  raise DataError(f"{path}: cannot tell the data format from the file name "
-                  f"(expected .csv or .tfrecord); pass data_format='{CSV}' or "
-                  f"'{TFRECORD}'.")
+  try:
+    for record in tf.data.TFRecordDataset(path, compression_of(path)).take(1):
+      tf.train.Example.FromString(record.numpy())
+      return TFRECORD
+  except (tf.errors.DataLossError, message.DecodeError):
+    pass
+  try:
+    next(read_lines(path), b"").decode("utf-8")
+    return CSV
+  except (UnicodeDecodeError, DataError):
+    raise DataError(f"{path}: cannot tell the data format from the file name (.csv, "
+                    ".tfrecord) or from the content (neither a tf.Example record nor "
+                    f"UTF-8 text); give it: --data_format={CSV} or {TFRECORD} (data_format= "
+                    "in Python).") from None
 
 
 def _check_header(path: str, header: Sequence[str], config: FeatureConfig,

@@ -35,7 +35,6 @@ BAD_ROW_POLICIES = ("fail", "skip")
 # ASCII digits only: what `tf.strings.to_number`, which training uses, reads.
 _NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _NOT_FINITE = re.compile(r"^[+-]?(nan|inf|infinity)$", re.IGNORECASE)
-_BINARY = {"0": 0, "1": 1, "0.0": 0, "1.0": 1}
 # Magnitudes from here on round to infinity in float32, the type the model reads.
 _FLOAT32_OVERFLOW = 2.0 ** 128 - 2.0 ** 103
 _MAX_LISTED = 100
@@ -53,7 +52,7 @@ class BadRow:
     column: 1-based column number (CSV) or None.
     kind: Short name of the problem (`field_count`, `quote`, `line_ending`, `encoding`,
       `number`, `not_finite`, `missing_label`, `label_value`, `funnel`, `value_type`,
-      `not_example`).
+      `multiple_values`, `not_example`).
     reason: What is wrong, naming the column.
   """
 
@@ -220,8 +219,9 @@ class _RowChecker:
         return label.source, "missing_label", f"label column {label.source!r} is missing"
       if label.positive_values:
         values[label.name] = int(raw in label.positive_values)
-      elif raw in _BINARY:
-        values[label.name] = _BINARY[raw]
+      elif _NUMBER.match(raw) and float(raw) in (0.0, 1.0):
+        # A 0/1 label is any number equal to 0 or 1, as training reads it (`1.0`, `-0`).
+        values[label.name] = int(float(raw))
       else:
         return label.source, "label_value", (f"label column {label.source!r}: value "
                                              f"{raw!r} is outside {{0, 1}}")
@@ -424,7 +424,7 @@ def _scan_tfrecord(path, index, config, checker, report, statistics, split, with
   """Parses records in batches with TensorFlow and checks the values with numpy; a
   batch that does not parse is parsed record by record to find the bad ones."""
   spec = pipeline.example_feature_spec(config, with_labels)
-  compression = "GZIP" if path.lower().endswith(".gz") else ""
+  compression = pipeline.compression_of(path)
   batches = tf.data.TFRecordDataset(path, compression).batch(_SCAN_BATCH)
   first_row = 0
   iterator = iter(batches)
@@ -487,6 +487,11 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
     for i in np.flatnonzero(mask):
       problems.setdefault(int(i), (kind, describe(int(i))))
 
+  single = [f.source for f in config.features if f.type != MULTI_CATEGORICAL]
+  for column in single + ([label.source for label in config.labels] if with_labels else []):
+    lengths = columns[column].row_lengths().numpy()
+    flag(lengths > 1, "multiple_values",
+         lambda i, c=column, n=lengths: f"column {c!r} holds {n[i]} values, expected 1")
   for feature in config.features:
     if feature.is_categorical:
       continue
