@@ -84,11 +84,17 @@ def run(*flags_: str, cwd=None, env=None, check: bool = True,
   return result
 
 
+def _as_in_a_terminal() -> None:
+  """Ctrl-C's signal handled as in a terminal: a process started in the background of a
+  shell (as CI may start the suite) inherits SIGINT ignored."""
+  signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(flags_: Sequence[str], log_path) -> subprocess.Popen:
   """Starts the command in a fresh process that writes its output to `log_path`."""
   with open(log_path, "w", encoding="utf-8") as log:
     return subprocess.Popen(COMMAND + [str(f) for f in flags_], stdout=log,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=_as_in_a_terminal)
 
 
 def kill(process: subprocess.Popen) -> None:

@@ -5,6 +5,7 @@ once; what differs between models is checked on the report and the worker direct
 import gzip
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ from dcrnn_tf.benchmarking import plan
 from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking import report
 from dcrnn_tf.benchmarking import worker
+from dcrnn_tf.data import pipeline
+from dcrnn_tf.data import scan
 from dcrnn_tf.features import FeatureConfig, Task
 
 from conftest import funnel_config
@@ -105,15 +108,47 @@ def write_census_rows(path: str, rows: int, seed: int = 0) -> None:
       f.write(", ".join(values) + "\n")
 
 
+CENSUS_CONFIG = os.path.join(ROOT, "configs", "census_features.json")
+SMOKE_FEATURES = 6  # The smoke run's first census features; the others are ignored.
+
+
+def test_the_census_config_reads_raw_census_rows(tmp_path):
+  """configs/census_features.json on rows in the raw format: every row valid, prepared,
+  and a DCRNN on it predicts both tasks."""
+  path = str(tmp_path / "census-income.test.gz")
+  write_census_rows(path, 300)
+  config = FeatureConfig.load(CENSUS_CONFIG)
+  report, statistics = scan.scan(path, config, data_format="csv", learn=True)
+  assert (report.rows, report.valid_rows) == (300, 300)
+  prepared = scan.prepare(config, statistics)
+  features, labels = next(iter(pipeline.make_dataset(path, prepared, 64, data_format="csv")))
+  assert len(features) == len(config.features) == 39
+  assert sorted(labels) == ["income_over_50k", "never_married"]
+  outputs = models.build_model("dcrnn", prepared, **DCRNN)(features)
+  assert {name: value.shape for name, value in outputs.items()} == {
+      "income": [64], "marital": [64]}
+
+
+def smoke_census_config(path) -> None:
+  """The census config with its first `SMOKE_FEATURES` features (the others ignored):
+  the raw format and both tasks, at a fraction of the model's size."""
+  config = json.loads(pathlib.Path(CENSUS_CONFIG).read_text())
+  config["ignore"] += [f.get("column", f["name"]) for f in config["features"][SMOKE_FEATURES:]]
+  config["features"] = config["features"][:SMOKE_FEATURES]
+  pathlib.Path(path).write_text(json.dumps(config))
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-  """Runs the census benchmark's smoke preset on 1,500 rows: DCRNN, its transfer ablation
-and its step profile."""
+  """Runs the census benchmark's smoke preset on 1,500 rows (the census config on its
+  first features): DCRNN, its transfer ablation and its step profile."""
   work = tmp_path_factory.mktemp("benchmark")
   write_census_rows(str(work / "census-income.test.gz"), 1500)
+  smoke_census_config(work / "census_features.json")
   out = work / "out"
   command = [sys.executable, "-m", "dcrnn_tf.benchmark",
              "--flagfile=configs/benchmark_census.flags", f"--data_dir={work}",
+             f"--feature_config={work / 'census_features.json'}",
              f"--output_dir={out}", "--preset=smoke", "--models=dcrnn",
              "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64",
              "--profile=on"]

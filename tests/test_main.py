@@ -116,7 +116,7 @@ def test_evaluate_reads_the_test_data_the_model_was_trained_with(trained, tmp_pa
 
 def test_predict_mode_matches_the_latest_export(trained, tmp_path):
   model_dir, export_dir = trained.copy(tmp_path)
-  data, output = trained.data, tmp_path / "predictions.csv"
+  data, output = trained.data, tmp_path / "new" / "predictions.csv"  # Its directory is made.
   training_report = (model_dir / "data_report.json").read_text()
   assert cli.in_process(*cli.main_flags(
       data, model_dir, export_dir, "--mode=predict", f"--predict_path={data}/eval.csv",
