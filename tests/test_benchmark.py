@@ -29,7 +29,7 @@ from conftest import funnel_config
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CENSUS_NUMERIC = (0, 5, 16, 17, 18, 30, 39)
 DCRNN = {"embedding_dim": 8, "cross_axis": "depth", "cell": "gru", "depth": 3,
-         "shared_units": 8, "private_units": 4}
+         "shared_units": 8, "private_units": 4, "residual": False, "layer_norm": True}
 
 
 def independent_config() -> FeatureConfig:
@@ -47,7 +47,7 @@ def test_ablation_rows_change_one_thing_of_the_defaults():
   assert labels("depth") == ["depth=1", "depth=2", "depth=3 (default)", "depth=4"]
   assert labels("capacity") == ["state only (default)", "towers also read x0",
                                 "parallel MLP (64,)", "no x0 projection, rank 32"]
-  assert labels("state") == ["plain (default)", "residual", "layer norm",
+  assert labels("state") == ["plain", "residual", "layer norm (default)",
                              "residual and layer norm"]
   assert labels("learning_rate") == ["learning rate 0.001", "learning rate 0.002 (default)",
                                      "learning rate 0.004"]
@@ -69,6 +69,22 @@ def test_ablation_rows_change_one_thing_of_the_defaults():
   assert sum(r.measure_speed for r in runs) == 2
   quality_only = plan.model_rows({"dcrnn": DCRNN}, (1, 2), {}, measure_speed=False)
   assert not any(r.measure_speed for r in plan.unique_runs(quality_only + rows))
+
+
+def test_each_ablation_group_marks_the_models_actual_default_once():
+  """Every group has exactly one line marked default, the one that builds DCRNN's
+  constructor defaults, and no two lines build the same model (variants that assumed
+  an old default would fail here)."""
+  defaults = plan.dcrnn_defaults({})
+  rows = plan.ablation_rows(plan.ABLATION_GROUPS, defaults, ("shared_bottom", {}),
+                            independent_config(), seeds=(1,), learning_rate=0.002)
+  for group in set(plan.ABLATION_GROUPS) - {"transfer", "learning_rate"}:
+    lines = [row for row in rows if row.group == group and row.model == "dcrnn"]
+    marked = [row for row in lines if row.label.endswith("(default)")]
+    assert len(marked) == 1, (group, [row.label for row in lines])
+    assert plan.dcrnn_defaults(marked[0].options) == defaults, group
+    built = [json.dumps(plan.dcrnn_defaults(row.options), sort_keys=True) for row in lines]
+    assert len(set(built)) == len(built), group
 
 
 def test_transfer_ablation_is_skipped_when_the_tasks_already_depend():

@@ -3,9 +3,11 @@
 
 import dataclasses
 import hashlib
+import inspect
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from dcrnn_tf import models
 from dcrnn_tf.features import FeatureConfig
 
 MODELS_GROUP = "models"
@@ -154,10 +156,11 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
                    ("towers also read x0", {"x0_skip": True}),
                    ("parallel MLP (64,)", {"parallel_units": [64]}),
                    ("no x0 projection, rank 32", {"cross_dim": 0, "rank": 32})],
-      # How the states evolve over the steps (see RNNCross's residual and layer_norm).
-      "state": [("plain", {}),
-                ("residual", {"residual": True}),
-                ("layer norm", {"layer_norm": True}),
+      # How the states evolve over the steps (see RNNCross's residual and layer_norm);
+      # each variant sets both, whatever DCRNN's defaults are.
+      "state": [("plain", {"residual": False, "layer_norm": False}),
+                ("residual", {"residual": True, "layer_norm": False}),
+                ("layer norm", {"residual": False, "layer_norm": True}),
                 ("residual and layer norm", {"residual": True, "layer_norm": True})],
   }
   rows = []
@@ -176,12 +179,20 @@ def ablation_rows(groups: Sequence[str], dcrnn: Mapping[str, Any],
       continue
     for label, changes in variants[group]:
       options = {**dcrnn, **changes}
-      default = " (default)" if options == dict(dcrnn) else ""
+      default = " (default)" if dcrnn_defaults(options) == dcrnn_defaults(dcrnn) else ""
       rows.append(Row(group, label + default, "dcrnn", options, seeds))
     if group == "cross_axis":
       rows.append(Row(group, f"no cross ({no_cross[0]})", no_cross[0], dict(no_cross[1]),
                       seeds))
   return rows
+
+
+def dcrnn_defaults(options: Mapping[str, Any]) -> Dict[str, Any]:
+  """DCRNN's constructor defaults, updated with `options`: the configuration `options`
+  build (an ablation line is the default where this equals the default's)."""
+  parameters = inspect.signature(models.DCRNN).parameters.values()
+  return {**{p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty},
+          **options}
 
 
 def _transfer_rows(dcrnn: Mapping[str, Any], feature_config: FeatureConfig,
