@@ -555,9 +555,9 @@ def evaluate(model, data: Data, feature_config: FeatureConfig) -> Dict[str, Dict
   `"data"` which data that was (`Data.describe`)."""
   metrics = evaluation.evaluate(model, data.dataset("test", feature_config), feature_config)
   path = os.path.join(FLAGS.model_dir, EVAL_METRICS)
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump({**metrics, EVAL_DATA: data.describe("test")}, f, indent=2)
   described = data.describe("test")
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump({**metrics, EVAL_DATA: described}, f, indent=2)
   logging.info("Evaluated on %s%s: %d valid rows of %d.", described["path"],
                f" ({described['part']})" if described["part"] else "",
                described["valid_rows"], described["rows"])
@@ -669,9 +669,7 @@ def check_outputs() -> None:
   if tensorboard_dir():
     outputs.check_directory(tensorboard_dir(), "--tensorboard_dir")
   if FLAGS.mode == "predict":
-    if not FLAGS.predict_path:
-      raise errors.UsageError("--mode=predict needs --predict_path.")
-    inputs = pipeline.list_files(FLAGS.predict_path)
+    inputs = pipeline.list_files(Data().path("predict"))
     source = source_feature_config_path()
     output, skipped = prediction_paths()
     for path, name in ((output, "--predict_output"),

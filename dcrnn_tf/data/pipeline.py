@@ -282,9 +282,10 @@ def read_lines(path: str) -> Iterator[bytes]:
   Raises:
     DataError: If the GZIP data is truncated or corrupt (naming the line it breaks on).
   """
-  gzipped = compression_of(path) == "GZIP"
   number = 0
   with _open_binary(path) as raw:
+    gzipped = raw.read(len(GZIP_MAGIC)) == GZIP_MAGIC  # As `compression_of`, one open.
+    raw.seek(0)
     source = gzip.GzipFile(fileobj=raw) if gzipped else raw
     try:
       for number, line in enumerate(source, 1):
