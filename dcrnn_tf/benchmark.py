@@ -5,14 +5,17 @@ r"""The side-by-side benchmark: every registered model and the DCRNN ablations.
   python -m dcrnn_tf.benchmark --flagfile=configs/benchmark_synthetic.flags
   python -m dcrnn_tf.benchmark ... --preset=smoke      # the same in a few minutes
 
-The data flags are those of `dcrnn_tf.main` (`--data_dir`, `--train_path`, `--split`,
-`--feature_config`…), and so are the model flags (`--embedding_dim`, `--shared_units`…,
-one set for all models). The benchmark prepares the feature config from the training
+The data, training and model flags are those of `dcrnn_tf.main` (`dcrnn_tf.run_flags`:
+`--data_dir`, `--split`, `--feature_config`, `--epochs`, `--steps_per_execution`,
+`--early_stopping_patience`, `--loss_weighting`, `--embedding_dim`, `--shared_units`…;
+one set of model flags for all models). The benchmark prepares the feature config from the training
 part once, then trains every model of `--models` (default: all registered) for each of
 `--seeds`, and the DCRNN variants of `--ablations` for the first `--ablation_seeds`
-seeds, each run in its own process (`dcrnn_tf.benchmarking.worker`): same split,
-embedding size, batch size, optimizer and epoch budget for all, early stopping on the
-validation loss, metrics on the test part. The first seed of each model also measures
+seeds, each run in its own process (`dcrnn_tf.benchmarking.worker`), trained by
+`dcrnn_tf.trainer.Trainer` with the training flags as `dcrnn_tf.main` trains: same split,
+embedding size, batch size, optimizer, steps per execution and epoch budget for all,
+early stopping as the flags ask (the benchmark configs: on the validation loss),
+metrics on the test part. The first seed of each model also measures
 throughput and the latency of its SavedModel (`dcrnn_tf.benchmarking.latency`).
 
 Writes to `--output_dir`: `<name>.json` (every row, see `report.ROW_KEYS`),
@@ -23,7 +26,6 @@ plots, after a change of the report's layout). Runs stop being started once
 `--time_budget_minutes` is spent; what did not finish is marked so.
 """
 
-import dataclasses
 import datetime
 import glob
 import json
@@ -40,16 +42,17 @@ from absl import logging
 
 from dcrnn_tf import errors
 from dcrnn_tf import flag_checks
-from dcrnn_tf import main as cli
-from dcrnn_tf import model_flags
+from dcrnn_tf import model_dir
 from dcrnn_tf import models
 from dcrnn_tf import outputs
+from dcrnn_tf import run_flags
 from dcrnn_tf.benchmarking import latency
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking import plan
 from dcrnn_tf.benchmarking import report
 from dcrnn_tf.benchmarking import worker
 from dcrnn_tf.data import synthetic
+from dcrnn_tf.data.roles import DataRoles
 from dcrnn_tf.features import FeatureConfig
 
 FLAGS = flags.FLAGS
@@ -67,7 +70,6 @@ flags.DEFINE_string("reference_model", "mmoe",
                     "The model every other row is compared with, seed by seed (paired "
                     "differences of test AUC); `best_baseline`: the model other than "
                     "dcrnn with the best mean validation AUC.")
-flags.DEFINE_integer("patience", 1, "Early stopping patience (epochs) on the validation loss.")
 flags.DEFINE_bool("measure_speed", True,
                   "The first seed of each model also measures training throughput and "
                   "SavedModel latency (off: a quality-only benchmark, whose speed columns "
@@ -100,8 +102,7 @@ flags.DEFINE_bool("render_only", False,
 for _name in ("ablation_seeds", "speed_batches", "speed_windows", "latency_calls",
               "run_timeout_s", "profile_calls", "profile_repeats"):
   flag_checks.at_least(_name, 1)
-for _name in ("patience", "max_train_batches"):
-  flag_checks.at_least(_name, 0)
+flag_checks.at_least("max_train_batches", 0)
 flag_checks.greater_than("time_budget_minutes", 0)
 flag_checks.widths("latency_batch_sizes")
 
@@ -112,43 +113,35 @@ FIGURES_DIR = "benchmarks"
 ROLES = ("train", "validation", "test")
 
 
-def model_options(name: str) -> Dict[str, Any]:
-  """The options of model `name` from the model flags (as `--model=name` would get)."""
-  chosen = FLAGS.model
-  FLAGS.model = name
-  try:
-    return model_flags.model_options()
-  finally:
-    FLAGS.model = chosen
+def setting(name: str) -> Any:
+  """A flag's value, or the `--preset=smoke` value where the preset sets one."""
+  if FLAGS.preset == "smoke" and name in SMOKE:
+    return SMOKE[name]
+  return FLAGS[name].value
 
 
-def prepare_data() -> Tuple[FeatureConfig, Dict[str, Any]]:
-  """Checks the files of every role and prepares the feature config, once.
+def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
+  """Checks the files of every role and prepares the feature config, once, in
+  `<output_dir>/data` (a rerun reuses the prepared config).
 
   Returns:
-    (prepared feature config, the data part of the workers' settings).
+    (the prepared feature config's file, the config, the data roles, checked).
   """
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
       raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
-  FLAGS.model_dir = os.path.join(FLAGS.output_dir, "data")
-  data = cli.Data(FLAGS.split, FLAGS.split_seed)
-  feature_config = cli.prepared_feature_config(data)
-  cli.save_prepared_feature_config(feature_config)
-  roles = {}
+  directory = model_dir.ModelDirectory(os.path.join(FLAGS.output_dir, "data"))
+  data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
+                   report_path=directory.report_path("train"))
+  feature_config = directory.prepared_feature_config(data, may_prepare=True)
+  directory.save_prepared_feature_config(feature_config, data.options.path("feature_config"),
+                                         FLAGS.split, FLAGS.split_seed)
   for role in ROLES:
     if role not in data.reports:
       data.check(role, feature_config)
-    split = data.split(role)
-    roles[role] = {"path": data.path(role),
-                   "split": dataclasses.asdict(split) if split else None,
-                   "skip_rows": data.reports[role].skip_rows(),
-                   "rows": data.reports[role].valid_rows}
-  return feature_config, {
-      "feature_config": os.path.abspath(os.path.join(FLAGS.model_dir, cli.FEATURE_CONFIG)),
-      "data_format": FLAGS.data_format, "roles": roles}
+  return os.path.abspath(directory.file(model_dir.FEATURE_CONFIG)), feature_config, data
 
 
 def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
@@ -157,17 +150,17 @@ def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
   names = FLAGS.models or list(models.MODELS)
   options, skip = {}, {}
   for name in names:
-    options[name] = model_options(name)
+    options[name] = run_flags.model_options(name)
     try:
       models.build_model(name, feature_config, **options[name])
     except ValueError as e:
       skip[name] = str(e)
-  seeds = [int(s) for s in FLAGS.seeds]
+  seeds = [int(s) for s in setting("seeds")]
   rows = plan.model_rows(options, seeds, skip, measure_speed=FLAGS.measure_speed)
   if FLAGS.ablations:
-    rows += plan.ablation_rows(FLAGS.ablations, model_options("dcrnn"),
-                               ("shared_bottom", model_options("shared_bottom")),
-                               feature_config, seeds[:FLAGS.ablation_seeds],
+    rows += plan.ablation_rows(FLAGS.ablations, run_flags.model_options("dcrnn"),
+                               ("shared_bottom", run_flags.model_options("shared_bottom")),
+                               feature_config, seeds[:setting("ablation_seeds")],
                                FLAGS.learning_rate)
   return rows
 
@@ -198,7 +191,7 @@ def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
     if _subprocess([sys.executable, latency.__file__, f"--saved_model={result['saved_model']}",
                     f"--requests={os.path.join(run_dir, worker.REQUESTS)}",
                     f"--batch_sizes={','.join(FLAGS.latency_batch_sizes)}",
-                    f"--calls={FLAGS.latency_calls}", f"--output={latency_path}"],
+                    f"--calls={setting('latency_calls')}", f"--output={latency_path}"],
                    os.path.join(run_dir, "latency_log.txt")):
       with open(latency_path, encoding="utf-8") as f:
         result["latency_ms"] = json.load(f)
@@ -240,15 +233,15 @@ def profile_models(rows: List[plan.Row], settings: Mapping[str, Any],
 def run_benchmark() -> Dict[str, Any]:
   """Runs every row's runs within the budget and returns the benchmark's JSON."""
   start = time.time()
-  feature_config, data_settings = prepare_data()
-  settings = {**data_settings,
-              "batch_size": FLAGS.batch_size, "shuffle_buffer": FLAGS.shuffle_buffer,
-              "in_memory_max_mib": FLAGS.in_memory_max_mib,
-              "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
-              "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
-              "speed_batches": FLAGS.speed_batches, "speed_windows": FLAGS.speed_windows,
+  feature_config_path, feature_config, data = prepare_data()
+  settings = {"feature_config": feature_config_path, "data": data.to_dict(),
+              "training": run_flags.training_options(),
+              "epochs": setting("epochs"), "max_train_batches": setting("max_train_batches"),
+              "speed_batches": setting("speed_batches"),
+              "speed_windows": setting("speed_windows"),
               "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes),
-              "profile_calls": FLAGS.profile_calls, "profile_repeats": FLAGS.profile_repeats}
+              "profile_calls": setting("profile_calls"),
+              "profile_repeats": setting("profile_repeats")}
   rows = plan_rows(feature_config)
   runs_dir = os.path.join(FLAGS.output_dir, "runs")
   profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
@@ -288,13 +281,15 @@ def run_benchmark() -> Dict[str, Any]:
       "runs": {"planned": len(runs), "failed": failed, "not_started": not_started},
       "preset": FLAGS.preset,
       "settings": {
-          "train_path": cli.data_path("train_path"), "split": FLAGS.split or "none",
-          "rows": {role: data_settings["roles"][role]["rows"] for role in ROLES},
+          "train_path": data.options.path("train_path"), "split": FLAGS.split or "none",
+          "rows": {role: data.rows(role) for role in ROLES},
           "embedding_dim": FLAGS.embedding_dim, "batch_size": FLAGS.batch_size,
-          "learning_rate": FLAGS.learning_rate, "epochs": FLAGS.epochs,
-          "patience": FLAGS.patience, "max_train_batches": FLAGS.max_train_batches,
-          "seeds": [int(s) for s in FLAGS.seeds],
-          "ablation_seeds": [int(s) for s in FLAGS.seeds][:FLAGS.ablation_seeds]},
+          "learning_rate": FLAGS.learning_rate, "epochs": setting("epochs"),
+          "patience": FLAGS.early_stopping_patience,
+          "steps_per_execution": FLAGS.steps_per_execution,
+          "max_train_batches": setting("max_train_batches"),
+          "seeds": [int(s) for s in setting("seeds")],
+          "ablation_seeds": [int(s) for s in setting("seeds")][:setting("ablation_seeds")]},
       "outputs": list(feature_config.output_names),
       "reference_model": FLAGS.reference_model,
       "pipeline": pipeline,
@@ -349,9 +344,6 @@ def main(argv):
       raise errors.UsageError("--render_only needs --write_markdown.")
     write_markdown(FLAGS.write_markdown, redraw=True)
     return
-  if FLAGS.preset == "smoke":
-    for name, value in SMOKE.items():
-      setattr(FLAGS, name, value)
   outputs.check_directory(FLAGS.output_dir, "--output_dir")
   if FLAGS.write_markdown:
     outputs.check_file(FLAGS.write_markdown, "--write_markdown")

@@ -11,7 +11,7 @@ The cluster comes from the standard `TF_CONFIG` environment variable (JSON):
   all of them run the same command and train.
 * `--strategy=parameter_server`: asynchronous training. The chief coordinates: it runs
   the command's training loop and sends steps to the workers; variables live on the
-  "ps" tasks, partitioned when large (`--ps_min_shard_bytes`, `--ps_max_shards`).
+  "ps" tasks, partitioned when large (`setup`'s `ps_min_shard_bytes`, `ps_max_shards`).
   Worker and ps tasks of the same command only serve (`setup` never returns there).
 
 Whatever the strategy, `--batch_size` is the global batch: one training step reads
@@ -30,7 +30,6 @@ import os
 import re
 from typing import Callable, Dict, Iterator, List, Optional, Union
 
-from absl import flags
 from absl import logging
 import numpy as np
 
@@ -41,9 +40,6 @@ import tensorflow as tf
 # pylint: disable-next=g-direct-tensorflow-import
 from tensorflow.python.distribute import input_ops
 
-from dcrnn_tf import flag_checks
-
-FLAGS = flags.FLAGS
 
 DEFAULT = "default"
 MIRRORED = "mirrored"
@@ -51,21 +47,6 @@ MULTI_WORKER_MIRRORED = "multi_worker_mirrored"
 PARAMETER_SERVER = "parameter_server"
 STRATEGIES = (DEFAULT, MIRRORED, MULTI_WORKER_MIRRORED, PARAMETER_SERVER)
 _PART = re.compile(r"/part_\d+:\d+$")  # The name suffix of a ShardedVariable's shards.
-
-flags.DEFINE_enum("strategy", DEFAULT, list(STRATEGIES),
-                  "tf.distribute strategy: default (one device), mirrored (the GPUs of "
-                  "this machine), multi_worker_mirrored (synchronous, the workers of "
-                  "TF_CONFIG), parameter_server (asynchronous; TF_CONFIG names a chief, "
-                  "workers and ps tasks).")
-flags.DEFINE_integer("ps_min_shard_bytes", 256 << 10,
-                     "Parameter server: variables larger than this are partitioned over "
-                     "the ps tasks, in shards of at least this many bytes.")
-flags.DEFINE_integer("ps_max_shards", 0,
-                     "Parameter server: the most shards of one variable (0: one per ps "
-                     "task).")
-flag_checks.at_least("ps_min_shard_bytes", 0)
-flag_checks.at_least("ps_max_shards", 0)
-
 
 @dataclasses.dataclass(frozen=True)
 class Task:
@@ -111,18 +92,28 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
   return not is_multi_worker(strategy) or Task.from_environment().is_chief
 
 
-def setup() -> tf.distribute.Strategy:
-  """The `--strategy` of this task, created first thing (before other TensorFlow work).
+def setup(name: str = DEFAULT, ps_min_shard_bytes: int = 256 << 10,
+          ps_max_shards: int = 0) -> tf.distribute.Strategy:
+  """The strategy `name` (one of `STRATEGIES`) of this task, created first thing
+  (before other TensorFlow work).
+
+  Args:
+    name: `default` (one device), `mirrored` (the GPUs of this machine),
+      `multi_worker_mirrored` or `parameter_server` (the cluster of `TF_CONFIG`).
+    ps_min_shard_bytes: Parameter server: variables larger than this are partitioned
+      over the ps tasks, in shards of at least this many bytes.
+    ps_max_shards: Parameter server: the most shards of one variable (0: one per ps
+      task).
 
   Under `parameter_server`, the worker and ps tasks start their server here and serve
   until they are killed: this function returns only on the chief.
   """
   task = Task.from_environment()
-  if FLAGS.strategy == MIRRORED:
+  if name == MIRRORED:
     return tf.distribute.MirroredStrategy()
-  if FLAGS.strategy == MULTI_WORKER_MIRRORED:
+  if name == MULTI_WORKER_MIRRORED:
     return tf.distribute.MultiWorkerMirroredStrategy()
-  if FLAGS.strategy == PARAMETER_SERVER:
+  if name == PARAMETER_SERVER:
     missing = [job for job in ("chief", "worker", "ps") if not task.cluster.get(job)]
     if missing:
       raise ValueError(f"--strategy={PARAMETER_SERVER} needs TF_CONFIG with a chief, "
@@ -131,7 +122,7 @@ def setup() -> tf.distribute.Strategy:
       serve(task)
     num_ps = len(task.cluster["ps"])
     partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(
-        min_shard_bytes=FLAGS.ps_min_shard_bytes, max_shards=FLAGS.ps_max_shards or num_ps)
+        min_shard_bytes=ps_min_shard_bytes, max_shards=ps_max_shards or num_ps)
     return tf.distribute.ParameterServerStrategy(
         tf.distribute.cluster_resolver.TFConfigClusterResolver(),
         variable_partitioner=partitioner)

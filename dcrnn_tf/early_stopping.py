@@ -9,13 +9,21 @@ memory by default or in a checkpoint (the trainer's, which survives a restart).
 """
 
 import math
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import numpy as np
 import tensorflow as tf
 
 DEFAULT_MONITOR = "val_loss"
+
+
+def monitored_figures(output_names: Sequence[str]) -> List[str]:
+  """The epoch-log keys that training reports and early stopping can watch: the loss,
+  each output's loss and AUC, on the validation data (`val_`) and the training data."""
+  figures = ["loss"] + [f"{name}_{kind}" for name in output_names
+                        for kind in ("loss", "auc")]
+  return [prefix + figure for prefix in ("val_", "") for figure in figures]
 
 
 def monitor_mode(monitor: str) -> str:

@@ -9,7 +9,7 @@ file and key). `run` starts an absl program so that such an error prints as
     dcrnn_tf: error: data.csv:12:2: column 'price': cannot parse 'cheap' as a number
 
 and exits with status 2, as does a flag that does not parse or validate; the traceback
-is shown only with `--debug` or `--verbosity=1` (`-v 1`). Other exceptions are bugs and
+is shown only with `--debug` (a flag of the commands, `dcrnn_tf.run_flags`) or `--verbosity=1` (`-v 1`). Other exceptions are bugs and
 keep their traceback.
 """
 
@@ -21,8 +21,6 @@ from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
-
-flags.DEFINE_bool("debug", False, "Show the traceback of a usage, config or data error.")
 
 PROGRAM = "dcrnn_tf"
 EXIT_STATUS = 2
@@ -61,7 +59,9 @@ def message_of(error: BaseException) -> str:
 
 
 def _show_traceback() -> bool:
-  return bool(FLAGS.is_parsed() and (FLAGS.debug or FLAGS.verbosity >= 1))
+  """`--debug` (where the command defines it) or `--verbosity=1`."""
+  debug = "debug" in FLAGS and FLAGS["debug"].value
+  return bool(FLAGS.is_parsed() and (debug or FLAGS.verbosity >= 1))
 
 
 def _fail(error: BaseException) -> None:

@@ -25,9 +25,9 @@ import math
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Dict, List, Optional, Sequence
 
-from absl import flags
 from absl import logging
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
@@ -37,69 +37,11 @@ from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
 from dcrnn_tf import errors
 from dcrnn_tf import loss_weighting as weighting
-from dcrnn_tf import flag_checks
 from dcrnn_tf import models
 from dcrnn_tf import training
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.features import FeatureConfig
 from dcrnn_tf.layers import feature_encoder
-
-flags.DEFINE_integer("checkpoint_every_steps", 0,
-                     "Also checkpoint every this many training steps (0: only at the end "
-                     "of each epoch). Not with --strategy=parameter_server, where Keras "
-                     "allows no per-step callbacks.")
-flags.DEFINE_integer("steps_per_execution", 8,
-                     "Training steps per call of the compiled step function (fewer calls "
-                     "from Python). One step per call with --checkpoint_every_steps (its "
-                     "callback acts after every step), under "
-                     "--strategy=multi_worker_mirrored (workers reading their own files run "
-                     "epochs of unknown length) and under --strategy=parameter_server.")
-flags.DEFINE_bool("deterministic", False,
-                  "Make training reproducible: deterministic TensorFlow ops "
-                  "(tf.config.experimental.enable_op_determinism) on top of --seed; "
-                  "slower. Not with --strategy=parameter_server (asynchronous).")
-
-flags.DEFINE_integer("early_stopping_patience", 0,
-                     "Stop training after this many epochs without improvement of "
-                     "--early_stopping_monitor, and evaluate, export and predict with the "
-                     "best epoch's weights (0: off, train every epoch and use the last).")
-flags.DEFINE_string("early_stopping_monitor", early_stopping.DEFAULT_MONITOR,
-                    "The validation figure early stopping watches: val_loss (the weighted "
-                    "sum of the losses with the fixed weights), val_<output>_loss or "
-                    "val_<output>_auc (maximized); also the same without val_ (training).")
-flags.DEFINE_enum("loss_weighting", weighting.FIXED, list(weighting.WEIGHTINGS),
-                  "How the outputs' losses are weighted: fixed (the feature config's "
-                  "weights), uncertainty (learned log-variances, Kendall et al. 2018) or "
-                  "gradnorm (weights balancing the gradient norms at the last shared layer, "
-                  "Chen et al. 2018; not for models whose tasks share only the encoder: "
-                  "single_task, esmm, dcn).")
-flags.DEFINE_float("gradnorm_alpha", 1.5,
-                   "--loss_weighting=gradnorm: how strongly slower tasks are favoured (0: "
-                   "equal gradient norms).")
-flags.DEFINE_string("tensorboard_dir", None,
-                    "TensorBoard summaries of every epoch (losses and AUCs per output, loss "
-                    "weights, learning rate). Default: <model_dir>/tensorboard; empty: none.")
-flags.register_validator("early_stopping_patience", lambda value: value >= 0,
-                         "--early_stopping_patience must be >= 0 (0: off).")
-flags.register_validator("gradnorm_alpha", lambda value: value >= 0,
-                         "--gradnorm_alpha must be >= 0.")
-flags.register_multi_flags_validator(
-    ["early_stopping_patience", "strategy"],
-    lambda values: not (values["early_stopping_patience"]
-                        and values["strategy"] == distribute.PARAMETER_SERVER),
-    "--early_stopping_patience needs validation after each epoch, which "
-    "--strategy=parameter_server does not run.")
-
-flags.register_multi_flags_validator(
-    ["loss_weighting", "strategy"],
-    lambda values: not (values["loss_weighting"] == weighting.GRADNORM
-                        and values["strategy"] != distribute.DEFAULT),
-    "--loss_weighting=gradnorm runs only under --strategy=default (its per-replica "
-    "all-reduce of the task gradients does not line up with Keras' under a mirrored "
-    "strategy yet); use --loss_weighting=uncertainty there.")
-
-flag_checks.at_least("checkpoint_every_steps", 0)
-flag_checks.at_least("steps_per_execution", 1)
 
 CHECKPOINTS = "checkpoints"
 BEST_CHECKPOINTS = "best"  # Under CHECKPOINTS.
@@ -181,6 +123,7 @@ class Trainer:
                    single_steps)
     self.loss_weighting = loss_weighting
     self.gradnorm_alpha = gradnorm_alpha
+    self.rates = TrainingRates()
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
     self.best_dir = os.path.join(self.checkpoint_dir, BEST_CHECKPOINTS)
     with self.strategy.scope():
@@ -229,7 +172,8 @@ class Trainer:
 
   def fit(self, train_input: distribute.TrainingInput, epochs: int,
           validation_data: Optional[tf.data.Dataset] = None,
-          validation_steps: Optional[int] = None, verbose: int = 1) -> None:
+          validation_steps: Optional[int] = None, verbose: int = 1,
+          callbacks: Sequence[tf.keras.callbacks.Callback] = ()) -> None:
     """Trains up to `epochs` epochs in all, resuming where the checkpoint stopped.
 
     Args:
@@ -240,7 +184,9 @@ class Trainer:
       validation_steps: The number of batches of `validation_data` (Keras needs it
         with more than one step per execution where the data's size is unknown).
       verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
+      callbacks: More Keras callbacks, after the trainer's own.
 
+    Every epoch's training rate is logged and kept in `rates` (`TrainingRate`).
     With early stopping, training ends once `early_stopping_patience` epochs have
     passed without improvement (also when resuming a run that had stopped); the model
     then holds the last epoch's weights until `restore_best`.
@@ -272,7 +218,8 @@ class Trainer:
                      validation_data=validation_data, validation_steps=validation_steps,
                      initial_epoch=epoch, epochs=epoch + 1,
                      steps_per_epoch=train_input.steps(self.strategy, skip),
-                     callbacks=self._callbacks(skip) + [EpochProgress(epochs)],
+                     callbacks=[self.rates.callback(train_input, skip),
+                                *self._callbacks(skip), EpochProgress(epochs), *callbacks],
                      verbose=verbose)
       skip = 0
       if self.stopping.stopped:
@@ -552,6 +499,68 @@ class StepCheckpoint(EpochCheckpoint):
     self.pending = None
     self.skip = 0
     super().on_epoch_end(epoch, logs)
+
+
+class TrainingRates:
+  """The training rate of every epoch a `Trainer` trained in this process: rows and
+  seconds of its training steps, input included, validation and checkpoints excluded
+  (from the epoch's start to the start of its validation).
+
+  Attributes:
+    epochs: `(epoch, rows, seconds)` per epoch, 0-based epochs in training order.
+  """
+
+  def __init__(self):
+    self.epochs: List[tuple] = []
+
+  def callback(self, train_input: distribute.TrainingInput,
+               skip: int = 0) -> tf.keras.callbacks.Callback:
+    """The callback that times the epochs of one `Model.fit` (the first skipping
+    `skip` steps done before) and logs each epoch's rate."""
+    return _EpochTimer(self, train_input, skip)
+
+  def rows_per_s(self, skip_first: bool = True) -> float:
+    """Training rows per second over the epochs timed, by default without the first
+    one timed (it traces the step functions) where more than one was."""
+    timed = self.epochs[1:] if skip_first and len(self.epochs) > 1 else self.epochs
+    return sum(rows for _, rows, _ in timed) / sum(seconds for _, _, seconds in timed)
+
+
+class _EpochTimer(tf.keras.callbacks.Callback):
+  """Times the training steps of each epoch for `TrainingRates`: from the epoch's
+  start to the start of its validation, or to its end without validation. It has no
+  batch-level hooks (a parameter-server strategy allows none), and comes first among
+  the callbacks, so the epoch's checkpoint is not timed."""
+
+  def __init__(self, rates: TrainingRates, train_input: distribute.TrainingInput,
+               skip: int):
+    super().__init__()
+    self.rates = rates
+    self.train_input = train_input
+    self.skip = skip
+    self.start: Optional[float] = None
+    self.end: Optional[float] = None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.start, self.end = time.perf_counter(), None
+
+  def on_test_begin(self, logs=None):
+    if self.start is not None and self.end is None:
+      self.end = time.perf_counter()
+
+  def on_epoch_end(self, epoch, logs=None):
+    seconds = (self.end or time.perf_counter()) - self.start
+    batch_size = self.train_input.batch_size
+    rows = self.train_input.rows - self.skip * batch_size
+    steps = self.params.get("steps")
+    if steps:  # Known unless workers read files of their own (then all rows).
+      rows = min(rows, steps * batch_size)
+    self.skip, self.start = 0, None
+    if rows <= 0 or seconds <= 0:
+      return
+    self.rates.epochs.append((epoch, rows, seconds))
+    logging.info("Epoch %d trained on %d rows in %.2f s: %.0f rows/s (input included, "
+                 "validation excluded).", epoch, rows, seconds, rows / seconds)
 
 
 class EpochProgress(tf.keras.callbacks.ProgbarLogger):

@@ -4,7 +4,8 @@ r"""Subclassing a dcrnn_tf layer, training a model with it, saving and reloading
 
 `NormalizedRNNCross` extends `RNNCross` with a layer normalization of every state;
 `NormalizedPartialSharing` makes DCRNN's partial-sharing block use it through the
-`make_cross` hook; `NormalizedDCRNN` uses that block through `partial_sharing_class`. All three are
+`make_cross` hook, which receives the block's configured cross options to pass on;
+`NormalizedDCRNN` uses that block through `partial_sharing_class`. All three are
 registered for serialization, so the trained model saves and reloads like any Keras
 model.
 """
@@ -41,10 +42,9 @@ class NormalizedRNNCross(dcrnn_tf.RNNCross):
 class NormalizedPartialSharing(dcrnn_tf.PartialSharing):
   """`PartialSharing` built from `NormalizedRNNCross` layers."""
 
-  def make_cross(self, units, name):
-    return NormalizedRNNCross(units, depth=self.depth, cell=self.cell,
-                              cross_axis=self.cross_axis, rank=self.rank,
-                              return_sequences=True, name=name)
+  def make_cross(self, units, name, **options):
+    # `options` are the block's configured cross options (depth, cell, residual, ...).
+    return NormalizedRNNCross(units, name=name, **options)
 
 
 @tf.keras.utils.register_keras_serializable(package="examples")

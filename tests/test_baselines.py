@@ -14,7 +14,7 @@ from absl.testing import flagsaver
 
 from conftest import random_features
 from dcrnn_tf import export
-from dcrnn_tf import model_flags
+from dcrnn_tf import run_flags
 from dcrnn_tf import training
 from dcrnn_tf.benchmarking.measure import parameters_per_added_task
 from dcrnn_tf.features import Task
@@ -210,7 +210,7 @@ def test_single_task_networks_share_nothing_but_the_encoder(config):
 def options_from_flags(*argv):
   with flagsaver.flagsaver():
     flags.FLAGS(["prog"] + list(argv))
-    return model_flags.model_options()
+    return run_flags.model_options()
 
 
 def constructor_options(name):

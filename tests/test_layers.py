@@ -398,3 +398,63 @@ def test_get_config_round_trip(layer, inputs):
   clone(inputs)
   clone.set_weights(layer.get_weights())
   np.testing.assert_allclose(tf.nest.flatten(clone(inputs)), tf.nest.flatten(layer(inputs)))
+
+
+class ScaledCross(RNNCross):
+  """An `RNNCross` subclass (doubles its states) for the `make_cross` hook's tests."""
+
+  def call(self, inputs, context=None, training=None):
+    return 2.0 * super().call(inputs, context=context, training=training)
+
+
+class ScaledSharing(PartialSharing):
+  """A `PartialSharing` whose `make_cross` override passes the block's options on."""
+
+  def make_cross(self, units, name, **options):
+    return ScaledCross(units, name=name, **options)
+
+
+def scaled_sharing():
+  return ScaledSharing(["a", "b"], shared_units=5, private_units=3, depends_on={"b": "a"},
+                       depth=3, cell="gru", rank=2, residual=True, layer_norm=True,
+                       kernel_regularizer=tf.keras.regularizers.l2(0.01))
+
+
+def test_make_cross_override_gets_every_configured_option():
+  block = scaled_sharing()
+  block(tf.random.normal([2, 6]))
+  crosses = {"shared_cross": (block.shared_cross, 5),
+             "private_cross_a": (block.private_crosses["a"], 3),
+             "private_cross_b": (block.private_crosses["b"], 3)}
+  regularizer = tf.keras.regularizers.serialize(tf.keras.regularizers.l2(0.01))
+  for name, (cross, units) in crosses.items():
+    assert type(cross) is ScaledCross
+    config = cross.get_config()
+    assert {key: config[key] for key in ("name", "units", "depth", "cell", "cross_axis", "rank",
+                                         "return_sequences", "residual", "layer_norm",
+                                         "kernel_regularizer")} == {
+        "name": name, "units": units, "depth": 3, "cell": "gru", "cross_axis": "depth",
+        "rank": 2, "return_sequences": True, "residual": True, "layer_norm": True,
+        "kernel_regularizer": regularizer}
+    assert cross.state_norm is not None
+  assert len(block.losses) == 3 * 2  # l2 on the low-rank factors of each of the 3 crosses
+
+
+def test_make_cross_override_saves_and_reloads(tmp_path):
+  x0 = np.random.default_rng(5).normal(size=(4, 6)).astype(np.float32)
+  inputs = tf.keras.Input(shape=(6,))
+  model = tf.keras.Model(inputs, scaled_sharing()(inputs))
+  set_random_weights(model, np.random.default_rng(6))
+  path = str(tmp_path / "model.keras")
+  model.save(path)
+  custom_objects = {"ScaledSharing": ScaledSharing}
+  reloaded = tf.keras.models.load_model(path, custom_objects=custom_objects)
+  [block] = [layer for layer in reloaded.layers if isinstance(layer, ScaledSharing)]
+  assert type(block.shared_cross) is ScaledCross
+  assert all(type(cross) is ScaledCross for cross in block.private_crosses.values())
+  expected, actual = model(x0), reloaded(x0)
+  for task in ("a", "b"):
+    np.testing.assert_array_equal(actual[task].numpy(), expected[task].numpy())
+  clone = tf.keras.layers.deserialize(tf.keras.layers.serialize(model.layers[-1]),
+                                      custom_objects=custom_objects)
+  assert type(clone) is ScaledSharing and clone.get_config() == model.layers[-1].get_config()

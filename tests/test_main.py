@@ -222,10 +222,10 @@ def test_split_of_csv_files_read_every_epoch_is_stored(small_data, tmp_path):
 
 def test_help_lists_every_flag_of_the_package_and_exits_0(tmp_path):
   from absl import flags  # pylint: disable=import-outside-toplevel
-  from dcrnn_tf import distribute, main, model_flags, trainer  # pylint: disable=import-outside-toplevel
+  from dcrnn_tf import main, run_flags  # pylint: disable=import-outside-toplevel
   result = cli.run("--help", cwd=tmp_path)
   assert result.returncode == 0
-  for module in (main, model_flags, trainer, distribute):
+  for module in (main, run_flags):
     for flag in flags.FLAGS.get_flags_for_module(module.__name__):
       assert f"--{flag.name}:" in result.stdout or f"--[no]{flag.name}:" in result.stdout
   for foreign in ("--test_srcdir", "--tpu", "--only_check_args"):

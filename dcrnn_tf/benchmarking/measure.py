@@ -8,7 +8,7 @@ import platform
 import resource
 import statistics
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -81,37 +81,29 @@ def peak_rss_mib() -> float:
 
 
 class BatchTimer(tf.keras.callbacks.Callback):
-  """Records when each epoch begins and when each of its training batches ends."""
+  """Records when each training step of the last epoch ends, by step index (with
+  several steps per execution Keras calls back once per execution, with the index of
+  its last step)."""
 
   def __init__(self):
     super().__init__()
-    self.epochs: List[List[float]] = []
+    self.marks: List[Tuple[int, float]] = []
 
   def on_epoch_begin(self, epoch, logs=None):
-    self.epochs.append([time.perf_counter()])
+    self.marks = []
 
   def on_train_batch_end(self, batch, logs=None):
-    self.epochs[-1].append(time.perf_counter())
-
-  def epoch_rate(self, rows_per_epoch: int, batch_size: int) -> float:
-    """Training rows per second of `fit`, input pipeline included.
-
-    Over the epochs after the first (which traces the graphs), from each epoch's
-    start (so refilling the shuffle buffer counts) to its last batch, validation
-    excluded. With one epoch: from the end of its first batch to its last.
-    """
-    if len(self.epochs) > 1:
-      seconds = sum(times[-1] - times[0] for times in self.epochs[1:])
-      return rows_per_epoch * (len(self.epochs) - 1) / seconds
-    times = self.epochs[0]
-    return (len(times) - 2) * batch_size / (times[-1] - times[1])
+    self.marks.append((batch, time.perf_counter()))
 
   def window_rates(self, batch_size: int, window: int) -> List[float]:
-    """Rows per second of consecutive windows of `window` batches of the last epoch,
-    after its first batch."""
-    times = self.epochs[-1][1:]
-    return [window * batch_size / (times[i + window] - times[i])
-            for i in range(0, len(times) - window, window)]
+    """Rows per second of consecutive windows of at least `window` steps, after the
+    first call back."""
+    rates, start = [], self.marks[0]
+    for mark in self.marks[1:]:
+      if mark[0] - start[0] >= window:
+        rates.append((mark[0] - start[0]) * batch_size / (mark[1] - start[1]))
+        start = mark
+    return rates
 
 
 def cached_training_rate(model: tf.keras.Model, dataset: tf.data.Dataset, batch_size: int,

@@ -3,94 +3,64 @@ r"""One benchmark run in its own process, so that its peak memory is its own.
   python -m dcrnn_tf.benchmarking.worker <run_dir>/job.json
 
 The job file (written by `dcrnn_tf.benchmark`) holds the run (`plan.Run.to_dict`)
-and the benchmark's settings: the prepared feature config, the files, split part,
-skipped rows and row count of each role (train, validation, test), batch size, learning
-rate, epoch budget, patience, in-memory limit and measurement sizes. The worker holds
-the training and validation rows in memory as `dcrnn_tf.main` does, trains with early
-stopping on the validation loss (`dcrnn_tf.early_stopping`, as `dcrnn_tf.main
---early_stopping_patience` does; the best epoch's weights restored), evaluates on the
-test part (and, to choose variants by, on the validation part) and writes
-`<run_dir>/result.json`. A run that measures speed also measures
-the training and input pipeline throughput and exports a SavedModel with sample
-requests for `latency`. A profile job (`"profile": true`) trains nothing: it times the
-parts of one training step of the run's model (`dcrnn_tf.benchmarking.profile`).
+and the benchmark's settings: the prepared feature config, the data roles as the
+benchmark checked them (`dcrnn_tf.data.roles.DataRoles.to_dict`), the training options
+of `dcrnn_tf.trainer.Trainer` (the training flags of `dcrnn_tf.main`), the epoch budget
+and measurement sizes. The worker trains with a `Trainer` in `<run_dir>/model`, as
+`dcrnn_tf.main --mode=train` does (rows held in memory where they fit, the same steps
+per execution, checkpoints, early stopping and loss weighting; the best epoch's weights
+restored), evaluates on the test part (and, to choose variants by, on the validation
+part) and writes `<run_dir>/result.json`. Its training rate is the `Trainer`'s
+(`TrainingRates`), the rate `dcrnn_tf.main` logs after every epoch. A run that measures
+speed also measures the training rate on cached batches and exports a SavedModel with
+sample requests for `latency`. A profile job (`"profile": true`) trains nothing: it
+times the parts of one training step of the run's model
+(`dcrnn_tf.benchmarking.profile`).
 """
 
+import dataclasses
 import json
 import os
+import shutil
 import sys
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
+import pandas as pd
 import tensorflow as tf
 
-from dcrnn_tf import early_stopping
 from dcrnn_tf import evaluation
 from dcrnn_tf import export
 from dcrnn_tf import models
 from dcrnn_tf import serving
-from dcrnn_tf import training
+from dcrnn_tf import trainer
 from dcrnn_tf.benchmarking import measure
 from dcrnn_tf.benchmarking import profile
 from dcrnn_tf.benchmarking.plan import with_dependencies
-from dcrnn_tf.data import in_memory
-from dcrnn_tf.data import pipeline
-from dcrnn_tf.data.split import Split
+from dcrnn_tf.data.roles import DataRoles
 from dcrnn_tf.features import FeatureConfig
 
 RESULT = "result.json"
+MODEL_DIR = "model"
 EXPORT_DIR = "export"
 REQUESTS = "requests.tfrecord"
-
-
-def dataset(settings: Mapping[str, Any], role: str, feature_config: FeatureConfig,
-            seed: int, for_fit: bool = True,
-            held: Optional[in_memory.InMemoryRows] = None) -> tf.data.Dataset:
-  """The role's batches as `dcrnn_tf.main` reads them (targets per output if `for_fit`):
-  from `held` rows if given, else from the files."""
-  transform = ((lambda features, labels: (features, training.make_targets(
-      labels, feature_config))) if for_fit else None)
-  if held is not None:
-    return held.dataset(settings["batch_size"], shuffle=role == "train", seed=seed,
-                        transform=transform)
-  data = settings["roles"][role]
-  return pipeline.make_dataset(
-      data["path"], feature_config, settings["batch_size"],
-      data_format=settings["data_format"], shuffle=role == "train",
-      shuffle_buffer=settings["shuffle_buffer"], seed=seed, transform=transform,
-      split=_split(data), skip_rows=data["skip_rows"])
-
-
-def hold_in_memory(settings: Mapping[str, Any], role: str,
-                   feature_config: FeatureConfig) -> Optional[in_memory.InMemoryRows]:
-  """The role's rows in memory where `dcrnn_tf.main` holds them there, else None."""
-  data = settings["roles"][role]
-  return in_memory.hold_if_fits(role, data["rows"], data["path"], feature_config,
-                                settings["in_memory_max_mib"],
-                                data_format=settings["data_format"], split=_split(data),
-                                skip_rows=data["skip_rows"])
-
-
-def _split(data: Mapping[str, Any]) -> Optional[Split]:
-  split = data["split"]
-  return Split(tuple(split["fractions"]), split["part"], split["seed"]) if split else None
 
 
 def pipeline_only(settings: Mapping[str, Any]) -> Dict[str, Any]:
   """Rows per second of the training input pipeline alone: read from the files every
   epoch, and held in memory (the first read, then every epoch) if the rows fit."""
   feature_config = FeatureConfig.load(settings["feature_config"])
-  rows = settings["roles"]["train"]["rows"]
+  from_files = DataRoles.from_dict(settings["data"], seed=0, in_memory_max_mib=0)
+  rows = from_files.rows("train")
   result = {"files_rows_per_s": measure.pipeline_rate(
-      dataset(settings, "train", feature_config, seed=0), rows)}
+      from_files.dataset("train", feature_config), rows)}
+  data = DataRoles.from_dict(settings["data"], seed=0)
   start = time.perf_counter()
-  held = hold_in_memory(settings, "train", feature_config)
-  if held is None:
+  if data.in_memory("train", feature_config) is None:
     return {**result, "source": "files", "rows_per_s": result["files_rows_per_s"]}
   load_rows_per_s = rows / (time.perf_counter() - start)
-  memory_rows_per_s = measure.pipeline_rate(
-      dataset(settings, "train", feature_config, seed=0, held=held), rows)
+  memory_rows_per_s = measure.pipeline_rate(data.dataset("train", feature_config), rows)
   return {**result, "source": "memory", "load_rows_per_s": load_rows_per_s,
           "memory_rows_per_s": memory_rows_per_s, "rows_per_s": memory_rows_per_s}
 
@@ -101,37 +71,35 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   tf.keras.utils.set_random_seed(run["seed"])
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
-  train = dataset(settings, "train", feature_config, run["seed"],
-                  held=hold_in_memory(settings, "train", feature_config))
+  data = DataRoles.from_dict(settings["data"], seed=run["seed"])
+  train = data.training_input(feature_config)
   if settings["max_train_batches"]:
-    train = train.take(settings["max_train_batches"])
-  model = models.build_model(run["model"], feature_config, **run["options"])
-  training.compile_model(model, feature_config, learning_rate(settings, run))
-  timer = measure.BatchTimer()
-  stopping = early_stopping.EarlyStopping(early_stopping.DEFAULT_MONITOR, settings["patience"])
-  held_validation = hold_in_memory(settings, "validation", feature_config)
+    train = dataclasses.replace(
+        train, rows=min(train.rows, settings["max_train_batches"] * train.batch_size))
+  model_dir = os.path.join(run_dir, MODEL_DIR)
+  shutil.rmtree(model_dir, ignore_errors=True)  # Of an earlier, unfinished try.
+  run_trainer = trainer.Trainer(
+      run["model"], run["options"], feature_config, model_dir, keep_checkpoints=1,
+      **{**settings["training"], "learning_rate": learning_rate(settings, run)})
   start = time.perf_counter()
-  history = model.fit(train, epochs=settings["epochs"], verbose=0,
-                      validation_data=dataset(settings, "validation", feature_config,
-                                              run["seed"], held=held_validation),
-                      callbacks=[stopping, timer])
+  run_trainer.fit(train, settings["epochs"],
+                  validation_data=data.dataset("validation", feature_config, for_fit=True),
+                  validation_steps=-(-data.rows("validation") // train.batch_size),
+                  verbose=0)
   train_seconds = time.perf_counter() - start
-  stopping.restore_best(model)
-  test = dataset(settings, "test", feature_config, run["seed"], for_fit=False)
-  metrics = evaluation.evaluate(model, test, feature_config)
-  validation_metrics = evaluation.evaluate(
-      model, dataset(settings, "validation", feature_config, run["seed"], for_fit=False,
-                     held=held_validation), feature_config)
-  train_rows = settings["roles"]["train"]["rows"]
-  if settings["max_train_batches"]:
-    train_rows = min(train_rows, settings["max_train_batches"] * settings["batch_size"])
+  run_trainer.restore_best()
+  model = run_trainer.model
+  log = pd.read_csv(os.path.join(model_dir, trainer.TRAINING_LOG))
+  stopping = run_trainer.stopping
   result = {
       "run": dict(run),
-      "metrics": metrics,
-      "validation_metrics": validation_metrics,
-      "epochs": len(history.history["val_loss"]),
-      "best_epoch": stopping.best_epoch + 1,
-      "val_loss": [float(v) for v in history.history["val_loss"]],
+      "metrics": evaluation.evaluate(model, data.dataset("test", feature_config),
+                                     feature_config),
+      "validation_metrics": evaluation.evaluate(
+          model, data.dataset("validation", feature_config), feature_config),
+      "epochs": len(log),
+      "best_epoch": stopping.best_epoch + 1 if stopping.patience else len(log),
+      "val_loss": [float(v) for v in log["val_loss"]],
       "train_seconds": train_seconds,
       "peak_rss_mib": measure.peak_rss_mib(),
       "trainable_parameters": measure.trainable_parameters(
@@ -141,15 +109,15 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
       "flops_per_example": measure.forward_flops(model, feature_config),
   }
   if run["measure_speed"]:
-    result["train_rows_per_s_input"] = timer.epoch_rate(train_rows, settings["batch_size"])
+    result["train_rows_per_s_input"] = run_trainer.rates.rows_per_s()
     export_path = export.export_saved_model(model, feature_config,
                                             os.path.join(run_dir, EXPORT_DIR))
     result["saved_model"] = export_path
-    write_requests(test, feature_config, settings["latency_rows"],
-                   os.path.join(run_dir, REQUESTS))
+    write_requests(data.dataset("test", feature_config), feature_config,
+                   settings["latency_rows"], os.path.join(run_dir, REQUESTS))
     result["train_rows_per_s_cached"] = measure.cached_training_rate(
-        model, train, settings["batch_size"], settings["speed_batches"],
-        settings["speed_windows"])
+        model, data.dataset("train", feature_config, for_fit=True), train.batch_size,
+        settings["speed_batches"], settings["speed_windows"])
   return result
 
 
@@ -159,15 +127,19 @@ def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[st
   tf.keras.utils.set_random_seed(run["seed"])
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
-  train = dataset(settings, "train", feature_config, run["seed"],
-                  held=hold_in_memory(settings, "train", feature_config))
-  model = models.build_model(run["model"], feature_config, **run["options"])
-  training.compile_model(model, feature_config, learning_rate(settings, run))
+  data = DataRoles.from_dict(settings["data"], seed=run["seed"])
+  train = data.dataset("train", feature_config, for_fit=True)
+  training = settings["training"]
+  model = trainer.build_model(run["model"], run["options"], feature_config,
+                              learning_rate(settings, run),
+                              loss_weighting=training["loss_weighting"],
+                              gradnorm_alpha=training["gradnorm_alpha"])
   features, targets = next(iter(train))
+  batch_size = data.options.batch_size
   sizes = {"calls": settings["profile_calls"], "repeats": settings["profile_repeats"]}
-  result = {"run": dict(run), "batch_size": settings["batch_size"],
-            "step_ms": profile.step_profile(model, features, targets, train,
-                                            settings["batch_size"], **sizes)}
+  result = {"run": dict(run), "batch_size": batch_size,
+            "step_ms": profile.step_profile(model, features, targets, train, batch_size,
+                                            **sizes)}
   if isinstance(model, models.DCRNN):
     result["block_ms"] = profile.dcrnn_block_profile(model, features, **sizes)
   return result
@@ -175,7 +147,8 @@ def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[st
 
 def learning_rate(settings: Mapping[str, Any], run: Mapping[str, Any]) -> float:
   """The run's learning rate: its own (an ablation's), else the benchmark's."""
-  return settings["learning_rate"] if run["learning_rate"] is None else run["learning_rate"]
+  rate = run["learning_rate"]
+  return settings["training"]["learning_rate"] if rate is None else rate
 
 
 def write_requests(test: tf.data.Dataset, feature_config: FeatureConfig, rows: int,

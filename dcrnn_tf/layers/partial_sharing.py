@@ -98,21 +98,55 @@ class PartialSharing(tf.keras.layers.Layer):
     self.layer_norm = bool(layer_norm)
     self.kernel_regularizer = tf.keras.regularizers.get(kernel_regularizer)
 
-  def make_cross(self, units: int, name: str) -> RNNCross:
-    """Creates the shared or a private cross network; override to use an `RNNCross`
-    subclass."""
-    return RNNCross(units, depth=self.depth, cell=self.cell, cross_axis=self.cross_axis,
-                    rank=self.rank, return_sequences=True, residual=self.residual,
-                    layer_norm=self.layer_norm, kernel_regularizer=self.kernel_regularizer, name=name)
+  def cross_options(self) -> Dict[str, Any]:
+    """The options, besides `units` and `name`, of every cross network the block builds:
+    its configured `depth`, `cell`, `cross_axis`, `rank`, `residual`, `layer_norm` and
+    `kernel_regularizer`, and `return_sequences=True` (the block reads every step)."""
+    return {"depth": self.depth, "cell": self.cell, "cross_axis": self.cross_axis,
+            "rank": self.rank, "return_sequences": True, "residual": self.residual,
+            "layer_norm": self.layer_norm, "kernel_regularizer": self.kernel_regularizer}
+
+  def make_cross(self, units: int, name: str, **options) -> RNNCross:
+    """Creates the shared or a private cross network.
+
+    `build` calls it once for the shared cross (`name="shared_cross"`) and once per task
+    (`name="private_cross_<task>"`) with `options=self.cross_options()`, the block's
+    configured cross options. Override it to build an `RNNCross` subclass; passing
+    `**options` on keeps every option of the block (and any added later):
+
+    ```python
+    class MyCross(RNNCross):
+      pass
+
+    class MySharing(PartialSharing):
+      def make_cross(self, units, name, **options):
+        return MyCross(units, name=name, **options)
+
+    block = MySharing(["ctr", "cvr"], shared_units=8, private_units=4, residual=True)
+    block(tf.random.normal([2, 6]))
+    assert isinstance(block.shared_cross, MyCross) and block.shared_cross.residual
+    ```
+
+    Args:
+      units: Width of the cross network's state.
+      name: The layer's name.
+      **options: The other `RNNCross` arguments (see `cross_options`).
+
+    Returns:
+      An `RNNCross` whose call returns the states of every step.
+    """
+    return RNNCross(units, name=name, **options)
 
   def build(self, input_shape):
-    self.shared_cross = (self.make_cross(self.shared_units, "shared_cross")
+    options = self.cross_options()
+    self.shared_cross = (self.make_cross(self.shared_units, "shared_cross", **options)
                          if self.shared_units else None)
     self.private_crosses = {}
     self.transfers = {}
     if self.private_units:
       for task in self.task_names:
-        self.private_crosses[task] = self.make_cross(self.private_units, f"private_cross_{task}")
+        self.private_crosses[task] = self.make_cross(self.private_units,
+                                                     f"private_cross_{task}", **options)
         if task in self.depends_on:
           self.transfers[task] = TaskTransfer(self.private_units,
                                               stop_gradient=self.transfer_stop_gradient,
