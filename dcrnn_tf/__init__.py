@@ -7,7 +7,7 @@ Keras 3.
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 from dcrnn_tf import evaluation
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.features import Feature, FeatureConfig, Task
 from dcrnn_tf.layers import (CGC, MLP, FeatureEncoder, PartialSharing, RNNCross,
                              TaskTransfer, Tower)

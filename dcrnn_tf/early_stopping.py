@@ -2,7 +2,7 @@
 
 One implementation for `dcrnn_tf.main` (through `dcrnn_tf.trainer.Trainer`, which fits
 one epoch per `model.fit` call and resumes from checkpoints) and for the benchmark's
-runs (`dcrnn_tf.benchmarking.worker`, one `model.fit` over every epoch). Its state, the
+runs (`dcrnn_tf.benchmark.worker`, one `model.fit` over every epoch). Its state, the
 best value, the best epoch and the epochs since, lives in variables
 (`EarlyStopping.state`) so that a checkpoint holds it; the best weights are kept by a `BestWeights` store, in
 memory by default or in a checkpoint (the trainer's, which survives a restart).

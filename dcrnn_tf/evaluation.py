@@ -8,7 +8,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.features import FeatureConfig
-from dcrnn_tf.training import MASKED, make_targets
+from dcrnn_tf.objectives import MASKED, make_targets
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -1,7 +1,7 @@
 """Learned weights of the tasks' losses: uncertainty weighting and GradNorm.
 
 `--loss_weighting=fixed` (the default) trains on the feature config's weights
-(`dcrnn_tf.training.loss_weights`) through Keras' compiled loss. The other two attach a
+(`dcrnn_tf.objectives.loss_weights`) through Keras' compiled loss. The other two attach a
 `LossWeighting` layer to the model (`model.loss_weighting`, saved with its checkpoint),
 and `MultiTaskModel.train_step` trains on its objective. Both weigh the outputs whose
 fixed weight is positive and start from those weights; a funnel stage's masked loss

@@ -26,7 +26,7 @@ import tensorflow as tf
 from dcrnn_tf import distribute
 from dcrnn_tf import evaluation
 from dcrnn_tf import errors
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import flag_checks
 from dcrnn_tf import inspection
 from dcrnn_tf import loss_weighting
@@ -287,13 +287,13 @@ def export_model(model, run: trainer.Trainer, data: DataRoles,
                  "a new version).", record["export"], run.latest_checkpoint)
     return record["export"]
   features, _ = next(iter(data.dataset("test", feature_config)))
-  path = export.export_saved_model(
+  path = saved_model.export_saved_model(
       model, feature_config, FLAGS.export_dir,
-      warmup_features={name: value.numpy()[:export.WARMUP_BATCH_SIZES[-1]]
+      warmup_features={name: value.numpy()[:saved_model.WARMUP_BATCH_SIZES[-1]]
                        for name, value in features.items()})
   model_directory().record_export(run.latest_checkpoint, path)
   logging.info("Exported SavedModel to %s", path)
-  for removed in export.remove_old_versions(FLAGS.export_dir, FLAGS.keep_exports):
+  for removed in saved_model.remove_old_versions(FLAGS.export_dir, FLAGS.keep_exports):
     logging.info("Removed %s (--keep_exports=%d)", removed, FLAGS.keep_exports)
   return path
 

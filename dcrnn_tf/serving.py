@@ -1,6 +1,6 @@
 """The TF Serving contract of an exported model: signatures, requests, responses.
 
-An export (`dcrnn_tf.export`) has two signatures:
+An export (`dcrnn_tf.saved_model`) has two signatures:
 
 * `serving_default`: input `examples`, a `[batch]` string tensor of serialized
   `tf.Example`s;

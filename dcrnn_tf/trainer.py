@@ -38,7 +38,7 @@ from dcrnn_tf import early_stopping
 from dcrnn_tf import errors
 from dcrnn_tf import loss_weighting as weighting
 from dcrnn_tf import models
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.features import FeatureConfig
 from dcrnn_tf.layers import feature_encoder
@@ -60,7 +60,7 @@ def build_model(model_name: str, model_options: Dict[str, Any],
                 gradnorm_alpha: float = 1.5) -> tf.keras.Model:
   """A compiled model with its weights and optimizer state created."""
   model = models.build_model(model_name, feature_config, **model_options)
-  training.compile_model(model, feature_config, learning_rate, steps_per_execution,
+  objectives.compile_model(model, feature_config, learning_rate, steps_per_execution,
                          loss_weighting=loss_weighting, gradnorm_alpha=gradnorm_alpha)
   model(pipeline.dummy_features(feature_config))
   model.optimizer.build(model.trainable_variables)
@@ -85,7 +85,7 @@ class Trainer:
     strategy: The `tf.distribute` strategy (default: the current one).
     checkpoint_every_steps: Also save every this many steps (0: only per epoch).
     steps_per_execution: Training steps per call of the compiled step function (see
-      `training.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
+      `objectives.compile_model`); 1 where a checkpoint every `checkpoint_every_steps`
       needs a callback after every step, and under a multi-worker mirrored strategy,
       where workers reading their own files run epochs of unknown length.
     loss_weighting: `fixed`, `uncertainty` or `gradnorm` (`dcrnn_tf.loss_weighting`);
@@ -236,7 +236,7 @@ class Trainer:
     """The current loss weights by output (`loss_weighting.LossWeighting.report`)."""
     layer = getattr(self.model, "loss_weighting", None)
     if layer is None:
-      return weighting.fixed_report(training.loss_weights(
+      return weighting.fixed_report(objectives.loss_weights(
           self.feature_config, getattr(self.model, "entire_space", True)))
     return layer.report()
 

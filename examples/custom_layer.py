@@ -20,7 +20,7 @@ import dcrnn_tf  # Selects Keras 2 before TensorFlow loads.
 import numpy as np
 import tensorflow as tf
 
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.data import pipeline, scan, synthetic
 
 flags.DEFINE_integer("rows", 20_000, "Training rows of synthetic data.")
@@ -63,9 +63,9 @@ def train_save_reload(rows: int, workdir: str) -> float:
   config = scan.prepare(raw_config, scan.scan(train_path, raw_config, learn=True)[1])
   dataset = pipeline.make_dataset(
       train_path, config, batch_size=512,
-      transform=lambda f, l: (f, training.make_targets(l, config)))
+      transform=lambda f, l: (f, objectives.make_targets(l, config)))
   model = NormalizedDCRNN(config, shared_units=32, private_units=8)
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   model.fit(dataset, epochs=1, verbose=2)
   path = os.path.join(workdir, "model.keras")
   model.save(path)

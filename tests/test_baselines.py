@@ -13,10 +13,10 @@ from absl import flags
 from absl.testing import flagsaver
 
 from conftest import random_features
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import run_flags
-from dcrnn_tf import training
-from dcrnn_tf.benchmarking.measure import parameters_per_added_task
+from dcrnn_tf import objectives
+from dcrnn_tf.benchmark.measure import parameters_per_added_task
 from dcrnn_tf.features import Task
 from dcrnn_tf.layers import CGC, MLP
 from dcrnn_tf.models import MODELS, build_model
@@ -68,11 +68,11 @@ def built(name, config, **options):
 
 
 def fit(model, config, rows=64):
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   features = random_features(config, rows)
   labels = {"click": np.tile([1.0, 0.0], rows // 2),
             "conversion": np.tile([1.0, 0.0, 0.0, 0.0], rows // 4)}
-  history = model.fit(features, training.make_targets(labels, config), epochs=1,
+  history = model.fit(features, objectives.make_targets(labels, config), epochs=1,
                       batch_size=32, verbose=0)
   return features, history.history["loss"][-1]
 
@@ -181,9 +181,9 @@ def test_saved_model_export_reloads_with_the_same_outputs(tmp_path, config, name
   model = built(name, config)
   features = random_features(config, 8, seed=5)
   expected = model(features)
-  path = export.export_saved_model(model, config, str(tmp_path / "export"))
+  path = saved_model.export_saved_model(model, config, str(tmp_path / "export"))
   loaded = tf.saved_model.load(path)
-  actual = loaded.signatures[export.PREDICT_FEATURES](
+  actual = loaded.signatures[saved_model.PREDICT_FEATURES](
       **{k: tf.constant(v) for k, v in features.items()})
   assert sorted(actual) == sorted(config.output_names)
   for output in config.output_names:

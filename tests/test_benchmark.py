@@ -15,11 +15,11 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 
 from dcrnn_tf import models
-from dcrnn_tf.benchmarking import measure
-from dcrnn_tf.benchmarking import plan
-from dcrnn_tf.benchmarking import profile
-from dcrnn_tf.benchmarking import report
-from dcrnn_tf.benchmarking import worker
+from dcrnn_tf.benchmark import measure
+from dcrnn_tf.benchmark import plan
+from dcrnn_tf.benchmark import profile
+from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark import worker
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.features import FeatureConfig, Task

@@ -7,7 +7,7 @@ import pytest
 
 import dcrnn_tf  # pylint: disable=unused-import
 
-from dcrnn_tf import evaluation, training
+from dcrnn_tf import evaluation, objectives
 from dcrnn_tf.data import pipeline, scan, synthetic
 from dcrnn_tf.models import DCRNN
 
@@ -41,10 +41,10 @@ def test_short_training_beats_a_constant_predictor(tmp_path):
   train_path = str(tmp_path / "train.tfrecord.gz")
   config = scan.prepare(config, scan.scan(train_path, config, learn=True)[1])
   model = DCRNN(config)
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   model.fit(pipeline.make_dataset(
       train_path, config, 512, shuffle=True, seed=0,
-      transform=lambda f, l: (f, training.make_targets(l, config))), epochs=2, verbose=0)
+      transform=lambda f, l: (f, objectives.make_targets(l, config))), epochs=2, verbose=0)
   metrics = evaluation.evaluate(
       model, pipeline.make_dataset(str(tmp_path / "eval.tfrecord.gz"), config, 512), config)
   # A constant predictor scores AUC 0.5; with ~800 held-out clicks the AUC's standard

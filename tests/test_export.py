@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from conftest import funnel_config, random_features
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import serving
 from dcrnn_tf.models import DCRNN
 
@@ -24,7 +24,7 @@ def model():
 
 
 def read_warmup(path):
-  records = tf.data.TFRecordDataset(os.path.join(path, export.WARMUP_FILE))
+  records = tf.data.TFRecordDataset(os.path.join(path, saved_model.WARMUP_FILE))
   return [prediction_log_pb2.PredictionLog.FromString(r.numpy()) for r in records]
 
 
@@ -43,16 +43,16 @@ def run_warmup(path):
 
 def test_export_writes_an_integer_version_with_warmup_requests(model, tmp_path):
   parent = tmp_path / "dcrnn"
-  path = export.export_saved_model(model, funnel_config(), str(parent))
+  path = saved_model.export_saved_model(model, funnel_config(), str(parent))
   assert os.path.basename(path).isdigit()
   assert os.listdir(parent) == [os.path.basename(path)]
-  assert export.next_version(str(parent)) > int(os.path.basename(path))
+  assert saved_model.next_version(str(parent)) > int(os.path.basename(path))
   with pytest.raises(FileExistsError, match="already exists"):
-    export.export_saved_model(model, funnel_config(), str(parent),
+    saved_model.export_saved_model(model, funnel_config(), str(parent),
                               version=int(os.path.basename(path)))
   logs = read_warmup(path)
   assert {log.predict_log.request.model_spec.name for log in logs} == {"dcrnn"}
-  expected = [(s, n) for s in serving.SIGNATURES for n in export.WARMUP_BATCH_SIZES]
+  expected = [(s, n) for s in serving.SIGNATURES for n in saved_model.WARMUP_BATCH_SIZES]
   assert run_warmup(path) == expected
 
 
@@ -66,9 +66,9 @@ def test_an_interrupted_export_leaves_nothing_that_tf_serving_would_load(
     assert os.path.exists(os.path.join(saved_model_dir, "saved_model.pb")) and logs
     raise KeyboardInterrupt
 
-  monkeypatch.setattr(export, "write_warmup_requests", interrupt)
+  monkeypatch.setattr(saved_model, "write_warmup_requests", interrupt)
   with pytest.raises(KeyboardInterrupt):
-    export.export_saved_model(model, funnel_config(), str(parent), version=7)
+    saved_model.export_saved_model(model, funnel_config(), str(parent), version=7)
   assert during == [".tmp-7"]
   assert os.listdir(parent) == []
 
@@ -76,7 +76,7 @@ def test_an_interrupted_export_leaves_nothing_that_tf_serving_would_load(
 def test_warmup_from_real_rows(model, tmp_path):
   config = funnel_config()
   rows = random_features(config, 3, seed=5)
-  path = export.export_saved_model(model, config, str(tmp_path / "dcrnn"),
+  path = saved_model.export_saved_model(model, config, str(tmp_path / "dcrnn"),
                                    warmup_features=rows)
   inputs = serving.signature_inputs(serving.PREDICT_FEATURES, rows, config)
   for log in read_warmup(path):
@@ -85,13 +85,13 @@ def test_warmup_from_real_rows(model, tmp_path):
       for name, values in inputs.items():
         sent = tf.make_ndarray(request.inputs[name])
         np.testing.assert_array_equal(sent, values[np.arange(len(sent)) % 3])
-  assert len(run_warmup(path)) == 2 * len(export.WARMUP_BATCH_SIZES)
+  assert len(run_warmup(path)) == 2 * len(saved_model.WARMUP_BATCH_SIZES)
 
 
 def test_warmup_features_must_fit_the_config():
   config = funnel_config()
   rows = random_features(config, 3)
   with pytest.raises(ValueError, match="missing \\['price'\\]"):
-    export.warmup_requests("dcrnn", config, {k: v for k, v in rows.items() if k != "price"})
+    saved_model.warmup_requests("dcrnn", config, {k: v for k, v in rows.items() if k != "price"})
   with pytest.raises(ValueError, match="no row"):
-    export.warmup_requests("dcrnn", config, {k: v[:0] for k, v in rows.items()})
+    saved_model.warmup_requests("dcrnn", config, {k: v[:0] for k, v in rows.items()})

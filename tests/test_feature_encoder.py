@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from conftest import random_features
 from dcrnn_tf import trainer
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.features import Feature
 from dcrnn_tf.layers import FeatureEncoder
 from dcrnn_tf.models import DCRNN
@@ -180,7 +180,7 @@ def test_a_checkpoint_of_the_per_field_layout_is_refused(tmp_path, config):
 
 def test_a_keras_file_of_the_per_field_layout_is_refused(tmp_path, config):
   model = DCRNN(config, shared_units=4, private_units=2, tower_units=(4,))
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   model(random_features(config, 2))
   path = str(tmp_path / "model.keras")
   model.save(path)

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from conftest import funnel_config, random_features
 from dcrnn_tf import evaluation
-from dcrnn_tf import training
-from dcrnn_tf.benchmarking.measure import parameters_per_added_task
+from dcrnn_tf import objectives
+from dcrnn_tf.benchmark.measure import parameters_per_added_task
 from dcrnn_tf.features import CsvFormat, Task
 from dcrnn_tf.models import DCRNN, build_model
 
@@ -81,21 +81,21 @@ def test_separate_models_share_nothing_but_the_encoder(config):
 def test_make_targets_masks_the_conditional_stage(config):
   labels = {"click": tf.constant([1.0, 1.0, 0.0, 0.0]),
             "conversion": tf.constant([1.0, 0.0, 0.0, 0.0])}
-  targets = training.make_targets(labels, config)
+  targets = objectives.make_targets(labels, config)
   np.testing.assert_array_equal(targets["ctr"], [1, 1, 0, 0])
   np.testing.assert_array_equal(targets["ctcvr"], [1, 0, 0, 0])
-  np.testing.assert_array_equal(targets["cvr"], [1, 0, training.MASKED, training.MASKED])
-  assert training.loss_weights(config) == {"ctr": 1.0, "cvr": 0.0, "ctcvr": 1.0}
+  np.testing.assert_array_equal(targets["cvr"], [1, 0, objectives.MASKED, objectives.MASKED])
+  assert objectives.loss_weights(config) == {"ctr": 1.0, "cvr": 0.0, "ctcvr": 1.0}
 
 
 def test_masked_loss_ignores_masked_rows():
-  loss = training.MaskedBinaryCrossentropy()
-  y_true = tf.constant([1.0, 0.0, training.MASKED, training.MASKED])
+  loss = objectives.MaskedBinaryCrossentropy()
+  y_true = tf.constant([1.0, 0.0, objectives.MASKED, objectives.MASKED])
   first = loss(y_true, tf.constant([0.8, 0.3, 0.5, 0.5]))
   second = loss(y_true, tf.constant([0.8, 0.3, 0.01, 0.99]))
   expected = -(np.log(0.8) + np.log(0.7)) / 2
   np.testing.assert_allclose([first.numpy(), second.numpy()], [expected, expected], rtol=1e-6)
-  everything_masked = loss(tf.fill([3], training.MASKED), tf.constant([0.2, 0.4, 0.6]))
+  everything_masked = loss(tf.fill([3], objectives.MASKED), tf.constant([0.2, 0.4, 0.6]))
   assert everything_masked.numpy() == 0.0
   with tf.GradientTape() as tape:
     y_pred = tf.constant([0.8, 0.3, 0.5, 0.5])
@@ -105,8 +105,8 @@ def test_masked_loss_ignores_masked_rows():
 
 
 def test_masked_auc_ignores_masked_rows():
-  metric = training.MaskedAUC(num_thresholds=1000)
-  metric.update_state([1.0, 0.0, training.MASKED, training.MASKED], [0.9, 0.1, 0.95, 0.0])
+  metric = objectives.MaskedAUC(num_thresholds=1000)
+  metric.update_state([1.0, 0.0, objectives.MASKED, objectives.MASKED], [0.9, 0.1, 0.95, 0.0])
   np.testing.assert_allclose(metric.result().numpy(), 1.0, atol=1e-3)
 
 
@@ -129,10 +129,10 @@ def test_model_config_round_trip(config):
 def test_save_and_reload_gives_identical_predictions(tmp_path, config, save_format):
   model = DCRNN(config, shared_units=8, private_units=4, tower_units=(8,), x0_skip=True,
                 parallel_units=(4,))
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   features = random_features(config, 64)
   labels = {"click": np.tile([1.0, 0.0], 32), "conversion": np.tile([1.0, 0.0, 0.0, 0.0], 16)}
-  model.fit(features, training.make_targets(labels, config), epochs=1, verbose=0)
+  model.fit(features, objectives.make_targets(labels, config), epochs=1, verbose=0)
   path = str(tmp_path / ("model.keras" if save_format == "keras" else "saved"))
   model.save(path, save_format=save_format)
   reloaded = tf.keras.models.load_model(path)
@@ -149,11 +149,11 @@ def test_config_rejects_a_task_depending_on_a_later_one():
 
 
 def test_single_task_trains_funnel_stages_on_their_own_labels(config):
-  assert training.loss_weights(config, entire_space=False) == {
+  assert objectives.loss_weights(config, entire_space=False) == {
       "ctr": 1.0, "cvr": 1.0, "ctcvr": 0.0}
   single, esmm = build_model("single_task", config), build_model("esmm", config)
   for model in (single, esmm):
-    training.compile_model(model, config)
+    objectives.compile_model(model, config)
   assert single.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 1.0, "ctcvr": 0.0}
   assert esmm.compiled_loss._loss_weights == {"ctr": 1.0, "cvr": 0.0, "ctcvr": 1.0}
 
@@ -200,10 +200,10 @@ def test_masked_auc_agrees_with_the_exact_auc_at_low_prevalence():
   probabilities = 1.0 / (1.0 + np.exp(-rng.normal(-7.5, 1.0, 50_000)))
   labels = (rng.random(probabilities.size) < probabilities).astype(np.float32)
   assert 0.0005 < labels.mean() < 0.001
-  metric = training.MaskedAUC()
+  metric = objectives.MaskedAUC()
   metric.update_state(labels, probabilities.astype(np.float32))
   exact = evaluation.roc_auc(labels, probabilities)
   assert abs(float(metric.result()) - exact) < 0.005
-  keras_default = training.MaskedAUC(num_thresholds=200)
+  keras_default = objectives.MaskedAUC(num_thresholds=200)
   keras_default.update_state(labels, probabilities.astype(np.float32))
   assert abs(float(keras_default.result()) - exact) > 0.1

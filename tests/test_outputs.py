@@ -114,7 +114,8 @@ def test_a_feature_config_that_is_a_directory_is_named_as_one(files):
 def test_the_benchmark_checks_its_outputs_first(tmp_path, capsys):
   from absl import flags  # pylint: disable=import-outside-toplevel
   from absl.testing import flagsaver  # pylint: disable=import-outside-toplevel
-  from dcrnn_tf import benchmark, errors  # pylint: disable=import-outside-toplevel
+  from dcrnn_tf import errors  # pylint: disable=import-outside-toplevel
+  from dcrnn_tf.benchmark import cli as benchmark  # pylint: disable=import-outside-toplevel
   (tmp_path / "taken").write_text("mine")
   with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_:
     try:

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import serialize_example
 
-from dcrnn_tf import export, training
+from dcrnn_tf import objectives, saved_model
 from dcrnn_tf.data import pipeline, scan
 from dcrnn_tf.features import Feature, FeatureConfig, Task
 from dcrnn_tf.models import DCRNN
@@ -57,10 +57,10 @@ def _trained(tmp_path_factory):
   config = scan.prepare(RAW_CONFIG, scan.scan(path, RAW_CONFIG, learn=True)[1])
   tf.keras.utils.set_random_seed(0)
   model = DCRNN(config, shared_units=8, private_units=4, cross_dim=16, tower_units=(8,))
-  training.compile_model(model, config, learning_rate=0.01)
+  objectives.compile_model(model, config, learning_rate=0.01)
   model.fit(pipeline.make_dataset(
       path, config, 128, shuffle=True, seed=0,
-      transform=lambda f, l: (f, training.make_targets(l, config))), epochs=2, verbose=0)
+      transform=lambda f, l: (f, objectives.make_targets(l, config))), epochs=2, verbose=0)
   return model, config
 
 
@@ -131,7 +131,7 @@ def test_out_of_range_values_are_clipped_and_unseen_values_share_a_row(trained):
 
 def test_saved_model_takes_raw_examples(trained, tmp_path):
   model, config = trained
-  path = export.export_saved_model(model, config, str(tmp_path / "export"))
+  path = saved_model.export_saved_model(model, config, str(tmp_path / "export"))
   loaded = tf.saved_model.load(path)
   # Every feature is in every example; a missing value is the key with no value.
   missing = {name: [] for name in ("item", "user", "tags", "shop", "price", "age", "score")}

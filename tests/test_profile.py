@@ -5,8 +5,8 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf import models, training
-from dcrnn_tf.benchmarking import profile
+from dcrnn_tf import models, objectives
+from dcrnn_tf.benchmark import profile
 
 from conftest import random_features
 
@@ -17,7 +17,7 @@ def batches(config):
   features = random_features(config, ROWS)
   labels = {"click": tf.constant([1, 0] * (ROWS // 2)),
             "conversion": tf.constant([1, 0, 0, 0] * (ROWS // 4))}
-  targets = training.make_targets(labels, config)
+  targets = objectives.make_targets(labels, config)
   return tf.data.Dataset.from_tensors((features, targets)).repeat()
 
 
@@ -25,7 +25,7 @@ def batches(config):
 def test_step_parts_add_up_to_a_batch_of_fit(config):
   model = models.build_model("mmoe", config, num_experts=2, expert_units=[4],
                              tower_units=[4])
-  training.compile_model(model, config)
+  objectives.compile_model(model, config)
   data = batches(config)
   features, targets = next(iter(data))
   step = profile.step_profile(model, features, targets, data, ROWS, calls=2, repeats=2)

@@ -33,7 +33,7 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from conftest import funnel_config, random_features
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import serving
 from dcrnn_tf.data.pipeline import feature_tensor_specs
 from dcrnn_tf.models import DCRNN
@@ -51,7 +51,7 @@ def served(tmp_path_factory):
   features["item"][:2] = ["unseen", ""]      # out of vocabulary, missing
   features["price"][2] = np.nan              # missing
   expected = {k: v.numpy() for k, v in model(features).items()}
-  path = export.export_saved_model(model, config, str(tmp / "dcrnn"))
+  path = saved_model.export_saved_model(model, config, str(tmp / "dcrnn"))
   return {"config": config, "features": features, "expected": expected, "path": path,
           "loaded": tf.saved_model.load(path), "tmp": tmp}
 
@@ -334,4 +334,4 @@ def test_server_configs_parse():
       batching[name] = int(value)
   assert sorted(batching) == ["batch_timeout_micros", "max_batch_size",
                               "max_enqueued_batches", "num_batch_threads"]
-  assert batching["max_batch_size"] >= max(export.WARMUP_BATCH_SIZES)
+  assert batching["max_batch_size"] >= max(saved_model.WARMUP_BATCH_SIZES)

@@ -11,7 +11,7 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import serving
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
@@ -54,7 +54,7 @@ def served(tmp_path_factory):
   model = DCRNN(config, shared_units=8, private_units=4, tower_units=(8,))
   features, _ = next(iter(pipeline.make_dataset(str(path), config, 8)))
   from_csv = {name: values.numpy() for name, values in model(features).items()}
-  export_path = export.export_saved_model(model, config, str(tmp / "export"))
+  export_path = saved_model.export_saved_model(model, config, str(tmp / "export"))
   return {"config": config, "from_csv": from_csv, "loaded": tf.saved_model.load(export_path)}
 
 

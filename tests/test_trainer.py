@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import random_features
 from dcrnn_tf import distribute
 from dcrnn_tf import trainer
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def rows(config):
   features = random_features(config, ROWS)
   labels = {"click": np.tile([1.0, 0.0], ROWS // 2),
             "conversion": np.tile([1.0, 0.0, 0.0, 0.0], ROWS // 4)}
-  return tf.data.Dataset.from_tensor_slices((features, training.make_targets(labels, config)))
+  return tf.data.Dataset.from_tensor_slices((features, objectives.make_targets(labels, config)))
 
 
 def trained(config, model_dir, **kwargs):

@@ -19,7 +19,7 @@ from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
 from dcrnn_tf import loss_weighting
 from dcrnn_tf import trainer
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.features import Feature, FeatureConfig, Task
 from dcrnn_tf.models import DCRNN, SharedBottom
 
@@ -65,7 +65,7 @@ def rows(config, flip=False):
   click = np.tile([1.0, 0.0], ROWS // 2)
   labels = {"click": 1.0 - click if flip else click,
             "conversion": np.tile([1.0, 0.0, 0.0, 0.0], ROWS // 4) * (0.0 if flip else 1.0)}
-  return tf.data.Dataset.from_tensor_slices((features, training.make_targets(labels, config)))
+  return tf.data.Dataset.from_tensor_slices((features, objectives.make_targets(labels, config)))
 
 
 def fit(config, model_dir, epochs, **kwargs):
@@ -155,7 +155,7 @@ def test_tensorboard_summaries_and_the_loss_weights_file(tmp_path, config):
 
 def test_uncertainty_weighting_has_the_closed_form_gradient(config):
   model = DCRNN(config, **OPTIONS)
-  training.compile_model(model, config, learning_rate=0.01, loss_weighting="uncertainty")
+  objectives.compile_model(model, config, learning_rate=0.01, loss_weighting="uncertainty")
   layer = model.loss_weighting
   assert layer.outputs == ("ctr", "ctcvr")
   layer.log_variances.assign([0.3, -0.2])
@@ -201,7 +201,7 @@ def test_gradnorm_raises_the_weight_of_the_slower_task():
       {"easy": (items < 10).astype(np.float32),
        "noise": rng.integers(0, 2, items.size).astype(np.float32)})).batch(64)
   model = SharedBottom(config, bottom_units=(16,), tower_units=(8,))
-  training.compile_model(model, config, learning_rate=0.01, loss_weighting="gradnorm",
+  objectives.compile_model(model, config, learning_rate=0.01, loss_weighting="gradnorm",
                          gradnorm_alpha=1.5)
   np.testing.assert_array_equal(model.loss_weighting.loss_weights.numpy(), [1.0, 1.0])
   history = model.fit(data, epochs=3, verbose=0)

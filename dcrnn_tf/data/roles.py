@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from dcrnn_tf import distribute
 from dcrnn_tf import errors
-from dcrnn_tf import training
+from dcrnn_tf import objectives
 from dcrnn_tf.data import in_memory
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
@@ -206,7 +206,7 @@ class DataRoles:
               seed: Optional[int] = None) -> tf.data.Dataset:
     """The role's batches; for Keras `fit`, with targets per output. `seed` (default
     the options' seed) shuffles the training rows."""
-    transform = ((lambda features, labels: (features, training.make_targets(
+    transform = ((lambda features, labels: (features, objectives.make_targets(
         labels, feature_config))) if for_fit else None)
     shuffle = role == "train"
     seed = self.options.seed if seed is None else seed

@@ -25,9 +25,9 @@ class MultiTaskModel(tf.keras.Model):
   `entire_space` (a class attribute) says how a funnel stage is trained: over the
   entire impression space through its funnel output (ESMM; true for every model but
   `SingleTask`), or on its own label over the rows where the parent's label is 1 (the
-  "naive" CVR model; see `dcrnn_tf.training.loss_weights`).
+  "naive" CVR model; see `dcrnn_tf.objectives.loss_weights`).
 
-  Training uses Keras' compiled loss, unless `dcrnn_tf.training.compile_model` attached
+  Training uses Keras' compiled loss, unless `dcrnn_tf.objectives.compile_model` attached
   a learned `dcrnn_tf.loss_weighting.LossWeighting` (`self.loss_weighting`): then
   `train_step` minimizes its objective over the outputs' compiled losses and still
   reports Keras' losses (with the fixed weights) and metrics. GradNorm reads the weights

@@ -1,6 +1,6 @@
 r"""Latency of an exported model's `serving_default` signature, in a fresh process.
 
-  python dcrnn_tf/benchmarking/latency.py --saved_model=DIR --requests=FILE \
+  python dcrnn_tf/benchmark/latency.py --saved_model=DIR --requests=FILE \
       --batch_sizes=1,512 --calls=200 --output=latency.json
 
 Run as a script, it imports only TensorFlow (not `dcrnn_tf`), as a server would: it

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.benchmarking import measure
+from dcrnn_tf.benchmark import measure
 from dcrnn_tf.models import DCRNN, MultiTaskModel
 from dcrnn_tf.models.base import flatten_fields
 
@@ -59,7 +59,7 @@ def step_profile(model: MultiTaskModel, features: Mapping[str, tf.Tensor],
   """Milliseconds of each of `STEP_PARTS` in one training step of a compiled `model`.
 
   Args:
-    model: A model compiled with `dcrnn_tf.training.compile_model`; it is trained
+    model: A model compiled with `dcrnn_tf.objectives.compile_model`; it is trained
       further (the optimizer steps are real).
     features, targets: One batch.
     fit_batches: The training batches, for the `fit loop` (see

@@ -1,4 +1,5 @@
-"""Training: targets per output, the masked (ESMM) loss and metric, compiling a model."""
+"""What a model is trained to do: targets per output, the masked (ESMM) loss and metric,
+the loss weights, and compiling a model with them (`dcrnn_tf.trainer` trains it)."""
 
 from typing import Dict, Mapping
 

@@ -11,12 +11,12 @@ The data, training and model flags are those of `dcrnn_tf.main` (`dcrnn_tf.run_f
 one set of model flags for all models). The benchmark prepares the feature config from the training
 part once, then trains every model of `--models` (default: all registered) for each of
 `--seeds`, and the DCRNN variants of `--ablations` for the first `--ablation_seeds`
-seeds, each run in its own process (`dcrnn_tf.benchmarking.worker`), trained by
+seeds, each run in its own process (`dcrnn_tf.benchmark.worker`), trained by
 `dcrnn_tf.trainer.Trainer` with the training flags as `dcrnn_tf.main` trains: same split,
 embedding size, batch size, optimizer, steps per execution and epoch budget for all,
 early stopping as the flags ask (the benchmark configs: on the validation loss),
 metrics on the test part. The first seed of each model also measures
-throughput and the latency of its SavedModel (`dcrnn_tf.benchmarking.latency`).
+throughput and the latency of its SavedModel (`dcrnn_tf.benchmark.latency`).
 
 Writes to `--output_dir`: `<name>.json` (every row, see `report.ROW_KEYS`),
 `<name>.md` (the tables) and the PNG plots; with `--write_markdown=BENCHMARKS.md` it
@@ -46,11 +46,11 @@ from dcrnn_tf import model_dir
 from dcrnn_tf import models
 from dcrnn_tf import outputs
 from dcrnn_tf import run_flags
-from dcrnn_tf.benchmarking import latency
-from dcrnn_tf.benchmarking import measure
-from dcrnn_tf.benchmarking import plan
-from dcrnn_tf.benchmarking import report
-from dcrnn_tf.benchmarking import worker
+from dcrnn_tf.benchmark import latency
+from dcrnn_tf.benchmark import measure
+from dcrnn_tf.benchmark import plan
+from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark import worker
 from dcrnn_tf.data import synthetic
 from dcrnn_tf.data.roles import DataRoles
 from dcrnn_tf.features import FeatureConfig
@@ -181,7 +181,7 @@ def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
   with open(job_path, "w", encoding="utf-8") as f:
     f.write(text)
   log_path = os.path.join(run_dir, "log.txt")
-  if not _subprocess([sys.executable, "-m", "dcrnn_tf.benchmarking.worker", job_path],
+  if not _subprocess([sys.executable, "-m", "dcrnn_tf.benchmark.worker", job_path],
                      log_path):
     return None
   with open(result_path, encoding="utf-8") as f:
@@ -353,5 +353,6 @@ def main(argv):
   logging.info("Wrote %s", FLAGS.output_dir)
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The command (`python -m dcrnn_tf.benchmark`)."""
   errors.run(main)

@@ -6,9 +6,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from dcrnn_tf.benchmarking import profile
-from dcrnn_tf.benchmarking.measure import FLOPS_NOTE
-from dcrnn_tf.benchmarking.plan import MODELS_GROUP, Row
+from dcrnn_tf.benchmark import profile
+from dcrnn_tf.benchmark.measure import FLOPS_NOTE
+from dcrnn_tf.benchmark.plan import MODELS_GROUP, Row
 
 # Keys of a benchmark's JSON (see `dcrnn_tf.benchmark.run_benchmark`).
 BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",

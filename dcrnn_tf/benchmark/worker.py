@@ -1,6 +1,6 @@
 r"""One benchmark run in its own process, so that its peak memory is its own.
 
-  python -m dcrnn_tf.benchmarking.worker <run_dir>/job.json
+  python -m dcrnn_tf.benchmark.worker <run_dir>/job.json
 
 The job file (written by `dcrnn_tf.benchmark`) holds the run (`plan.Run.to_dict`)
 and the benchmark's settings: the prepared feature config, the data roles as the
@@ -15,7 +15,7 @@ part) and writes `<run_dir>/result.json`. Its training rate is the `Trainer`'s
 speed also measures the training rate on cached batches and exports a SavedModel with
 sample requests for `latency`. A profile job (`"profile": true`) trains nothing: it
 times the parts of one training step of the run's model
-(`dcrnn_tf.benchmarking.profile`).
+(`dcrnn_tf.benchmark.profile`).
 """
 
 import dataclasses
@@ -31,13 +31,13 @@ import pandas as pd
 import tensorflow as tf
 
 from dcrnn_tf import evaluation
-from dcrnn_tf import export
+from dcrnn_tf import saved_model
 from dcrnn_tf import models
 from dcrnn_tf import serving
 from dcrnn_tf import trainer
-from dcrnn_tf.benchmarking import measure
-from dcrnn_tf.benchmarking import profile
-from dcrnn_tf.benchmarking.plan import with_dependencies
+from dcrnn_tf.benchmark import measure
+from dcrnn_tf.benchmark import profile
+from dcrnn_tf.benchmark.plan import with_dependencies
 from dcrnn_tf.data.roles import DataRoles
 from dcrnn_tf.features import FeatureConfig
 
@@ -110,7 +110,7 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   }
   if run["measure_speed"]:
     result["train_rows_per_s_input"] = run_trainer.rates.rows_per_s()
-    export_path = export.export_saved_model(model, feature_config,
+    export_path = saved_model.export_saved_model(model, feature_config,
                                             os.path.join(run_dir, EXPORT_DIR))
     result["saved_model"] = export_path
     write_requests(data.dataset("test", feature_config), feature_config,
@@ -123,7 +123,7 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
 
 def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[str, Any]:
   """Times the parts of one training step of the run's (untrained) model on training
-  rows (see `dcrnn_tf.benchmarking.profile`)."""
+  rows (see `dcrnn_tf.benchmark.profile`)."""
   tf.keras.utils.set_random_seed(run["seed"])
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
@@ -163,7 +163,7 @@ def write_requests(test: tf.data.Dataset, feature_config: FeatureConfig, rows: i
 
 def main(argv) -> None:
   if len(argv) != 2:
-    raise SystemExit("usage: python -m dcrnn_tf.benchmarking.worker <run_dir>/job.json")
+    raise SystemExit("usage: python -m dcrnn_tf.benchmark.worker <run_dir>/job.json")
   with open(argv[1], encoding="utf-8") as f:
     job = json.load(f)
   run_dir = os.path.dirname(os.path.abspath(argv[1]))
