@@ -1,6 +1,6 @@
 """Exact evaluation metrics (AUC, log loss) per model output over a whole data set."""
 
-from typing import Dict
+from typing import Any, Dict, Iterable, Tuple
 
 import numpy as np
 
@@ -37,13 +37,14 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray, epsilon: float = 1e-
   return float(-np.mean(labels * np.log(p) + (1.0 - labels) * np.log(1.0 - p)))
 
 
-def evaluate(model: tf.keras.Model, dataset: tf.data.Dataset,
+def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
              feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
   """AUC, log loss and row count of every output over `dataset`.
 
   Args:
     model: A model returning a dict of probabilities keyed by output name.
-    dataset: Finite dataset of `(features, labels)` batches (labels by column).
+    dataset: Finite dataset (or another iterable) of `(features, labels)` batches
+      (labels by column).
     feature_config: Tasks and funnel outputs.
 
   Returns:

@@ -206,11 +206,32 @@ def check_early_stopping_monitor(options: DataOptions) -> None:
                            f"not a figure that training reports; use one of {known}.")
 
 
-def evaluate(model, data: DataRoles,
+class TestBatches:
+  """The test data's batches, read once for the metrics and the export's warm-up
+  requests: iterating remembers the first batch's features (`first_features`)."""
+
+  def __init__(self, data: DataRoles, feature_config: FeatureConfig):
+    self.dataset = data.dataset("test", feature_config)
+    self.features = None
+
+  def __iter__(self):
+    for features, labels in self.dataset:
+      if self.features is None:
+        self.features = features
+      yield features, labels
+
+  def first_features(self) -> Dict[str, tf.Tensor]:
+    """The first batch's features (read now if no pass has begun)."""
+    if self.features is None:
+      next(iter(self))
+    return self.features
+
+
+def evaluate(model, data: DataRoles, test: TestBatches,
              feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
   """Writes `eval_metrics.json`: each output's metrics on the test data, and under
   `"data"` which data that was (`DataRoles.describe`)."""
-  metrics = evaluation.evaluate(model, data.dataset("test", feature_config), feature_config)
+  metrics = evaluation.evaluate(model, test, feature_config)
   described = data.describe("test")
   path = model_directory().write_eval_metrics({**metrics, EVAL_DATA: described})
   logging.info("Evaluated on %s%s: %d valid rows of %d.", described["path"],
@@ -276,7 +297,7 @@ def tensorboard_dir() -> str:
   return FLAGS.tensorboard_dir
 
 
-def export_model(model, run: trainer.Trainer, data: DataRoles,
+def export_model(model, run: trainer.Trainer, test: TestBatches,
                  feature_config: FeatureConfig) -> str:
   """Exports a new version, unless in mode train the latest export (recorded in
   `<model_dir>/exported.json`) holds the same checkpoint; keeps `--keep_exports`."""
@@ -286,7 +307,7 @@ def export_model(model, run: trainer.Trainer, data: DataRoles,
     logging.info("Not exported: %s already holds the weights of %s (--mode=export writes "
                  "a new version).", record["export"], run.latest_checkpoint)
     return record["export"]
-  features, _ = next(iter(data.dataset("test", feature_config)))
+  features = test.first_features()
   path = saved_model.export_saved_model(
       model, feature_config, FLAGS.export_dir,
       warmup_features={name: value.numpy()[:saved_model.WARMUP_BATCH_SIZES[-1]]
@@ -436,10 +457,12 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
     distribute.barrier(strategy)  # the other workers stay up until it is done.
     return
   model = run.local_model()
+  test = TestBatches(data, feature_config) if FLAGS.mode in ("train", "evaluate",
+                                                              "export") else None
   if FLAGS.mode in ("train", "evaluate"):
-    evaluate(model, data, feature_config)
+    evaluate(model, data, test, feature_config)
   if FLAGS.mode in ("train", "export"):
-    export_model(model, run, data, feature_config)
+    export_model(model, run, test, feature_config)
   if FLAGS.mode == "predict":
     predict(model, data, feature_config)
   if FLAGS.mode == "inspect":

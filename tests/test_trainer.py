@@ -45,6 +45,11 @@ def test_steps_per_execution_trains_every_step(tmp_path, config):
   assert (one.steps_per_execution, four.steps_per_execution) == (1, 4)
   assert int(four.model._steps_per_execution) == 4  # pylint: disable=protected-access
   assert one.step == four.step == 20
+  # Each epoch's rate is timed over its 80 rows, with either steps per execution.
+  for run in (one, four):
+    assert [(epoch, rows) for epoch, rows, _ in run.rates.epochs] == [(0, 80), (1, 80)]
+    assert all(seconds > 0 for _, _, seconds in run.rates.epochs)
+    assert run.rates.rows_per_s() == 80 / run.rates.epochs[1][2]
   assert four.manager.checkpoints[-2:] == [str(tmp_path / "four" / "checkpoints" / "ckpt-10"),
                                            str(tmp_path / "four" / "checkpoints" / "ckpt-20")]
   for a, b in zip(one.model.get_weights(), four.model.get_weights()):

@@ -224,9 +224,15 @@ class DataRoles:
   def in_memory(self, role: str, feature_config: FeatureConfig
                 ) -> Optional[in_memory.InMemoryRows]:
     """The role's rows held in memory, or None where they are read from the files
-    (test and predict rows, read once, and rows over `in_memory_max_mib`)."""
+    (test and predict rows, read once, and rows over `in_memory_max_mib`). A role that
+    reads the same rows as a role held in memory (the test data that defaults to the
+    validation data) gets those."""
     if role not in self.reports:
       self.check(role, feature_config)
+    same = [held for other, held in self.held.items()
+            if held is not None and self.source(other) == self.source(role)]
+    if role not in self.held and same:
+      self.held[role] = same[0]  # Test rows that are the validation rows: read once.
     if role not in self.held:
       rows = self.reports[role].valid_rows
       self.held[role] = in_memory.hold_if_fits(
