@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import cli
 from conftest import random_features
+from dcrnn_tf import callbacks
 from dcrnn_tf import distribute
 from dcrnn_tf import early_stopping
 from dcrnn_tf import loss_weighting
@@ -146,7 +147,7 @@ def test_tensorboard_summaries_and_the_loss_weights_file(tmp_path, config):
   assert sorted(validation) == sorted(["epoch_loss"] + [f"epoch_{o}_{kind}" for o in outputs
                                                         for kind in ("loss", "auc")])
   assert [step for step, _ in validation["epoch_ctr_auc"]] == [0, 1]
-  written = json.loads((tmp_path / "model" / trainer.LOSS_WEIGHTS).read_text())
+  written = json.loads((tmp_path / "model" / callbacks.LOSS_WEIGHTS).read_text())
   assert written == {"loss_weighting": "fixed", "epochs": [
       {"epoch": 0, "weights": {"ctr": 1.0, "ctcvr": 1.0}},
       {"epoch": 1, "weights": {"ctr": 1.0, "ctcvr": 1.0}}]}
@@ -243,7 +244,7 @@ def test_bad_training_flags_fail_before_any_data_is_read(tmp_path, flags, messag
 @pytest.mark.slow
 def test_main_with_early_stopping_uncertainty_and_tensorboard(trained, tmp_path):
   assert "Restored the weights of epoch" in trained.result.stderr
-  written = json.loads((trained.model_dir / trainer.LOSS_WEIGHTS).read_text())
+  written = json.loads((trained.model_dir / callbacks.LOSS_WEIGHTS).read_text())
   assert written["loss_weighting"] == "uncertainty"
   assert [e["epoch"] for e in written["epochs"]] == [0, 1]
   assert sorted(written["epochs"][1]["weights"]) == ["ctcvr", "ctr"]
