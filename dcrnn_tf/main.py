@@ -52,6 +52,7 @@ flags.DEFINE_enum("mode", "train",
                   "probabilities for --predict_path to --predict_output; inspect: write "
                   "inspect.json and plots of the gates, experts and states on "
                   "--inspect_rows validation rows.")
+flags.DEFINE_enum("model", "dcrnn", sorted(models.MODELS), "Model architecture.")
 flags.DEFINE_integer("inspect_rows", 4096,
                      "--mode=inspect: the first this many validation rows.", lower_bound=1)
 flags.DEFINE_string("model_dir", "runs/dcrnn", "Checkpoints, configs, logs and metrics.")
@@ -142,7 +143,7 @@ def data_roles() -> DataRoles:
 
 def wanted_run_config() -> Dict[str, Any]:
   """The model, options and loss weighting that the flags ask for."""
-  return {"model": FLAGS.model, "options": run_flags.model_options(),
+  return {"model": FLAGS.model, "options": run_flags.model_options(FLAGS.model),
           "loss_weighting": FLAGS.loss_weighting}
 
 
@@ -186,7 +187,7 @@ def run_config_changes(trained: Dict[str, Any], wanted: Dict[str, Any]) -> List[
 def check_loss_weighting() -> None:
   """Refuses GradNorm on a model whose tasks share no layer (before any data is read)."""
   if (FLAGS.mode == "train" and FLAGS.loss_weighting == loss_weighting.GRADNORM
-      and not models.shares_a_layer(FLAGS.model, **run_flags.model_options())):
+      and not models.shares_a_layer(FLAGS.model, **run_flags.model_options(FLAGS.model))):
     raise errors.UsageError(
         f"--loss_weighting=gradnorm needs a layer that the tasks share after the feature "
         f"encoder, and --model={FLAGS.model} has none with these flags; use "

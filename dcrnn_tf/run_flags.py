@@ -8,15 +8,15 @@ Three groups, each turned into the library's own arguments in one place:
   loss weighting): `training_options()`, the keyword arguments of
   `dcrnn_tf.trainer.Trainer`;
 * the model architecture: every model option has one flag of the same name (lists are
-  comma-separated; a rank of 0 means full rank). `model_options()` hands `--model`'s
+  comma-separated; a rank of 0 means full rank). `model_options(name)` hands a model's
   constructor the options it accepts, so a flag that another model uses is simply not
-  passed.
+  passed (`dcrnn_tf.main` trains its `--model`; the benchmark its `--models`).
 
 And `--debug`, read by `dcrnn_tf.errors.run`. Library modules define no flags.
 """
 
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from absl import flags
 
@@ -120,7 +120,6 @@ flags.register_validator("split", lambda value: value is None or Split.is_valid_
                          "80,10,10 or 90,10")
 
 # The model.
-flags.DEFINE_enum("model", "dcrnn", sorted(models.MODELS), "Model architecture.")
 flags.DEFINE_integer("embedding_dim", 8, "Field embedding size.")
 flags.DEFINE_list("tower_units", ["64", "32"], "Hidden widths of each task's tower.")
 flags.DEFINE_float("dropout", 0.0, "Dropout rate in the towers.")
@@ -208,15 +207,15 @@ def _all_options() -> Dict[str, Any]:
   }
 
 
-def model_options(model: Optional[str] = None) -> Dict[str, Any]:
-  """The options of a model architecture (default: `--model`'s), from the flags.
+def model_options(model: str) -> Dict[str, Any]:
+  """The options of model architecture `model` (`dcrnn_tf.models.MODELS`), from the flags.
 
   Returns:
     A dict of the keyword arguments that `models.MODELS[model]` accepts, in the
     constructor's order (JSON-serializable: `main` stores it in the model directory).
   """
   options = _all_options()
-  accepted = inspect.signature(models.MODELS[model or FLAGS.model]).parameters
+  accepted = inspect.signature(models.MODELS[model]).parameters
   return {name: options[name] for name in accepted if name in options}
 
 

@@ -208,9 +208,11 @@ def test_single_task_networks_share_nothing_but_the_encoder(config):
 
 
 def options_from_flags(*argv):
+  """The options that `dcrnn_tf.main` gives its `--model` from these flags."""
+  model = next(arg.split("=", 1)[1] for arg in argv if arg.startswith("--model="))
   with flagsaver.flagsaver():
-    flags.FLAGS(["prog"] + list(argv))
-    return run_flags.model_options()
+    flags.FLAGS(["prog"] + [arg for arg in argv if not arg.startswith("--model=")])
+    return run_flags.model_options(model)
 
 
 def constructor_options(name):
