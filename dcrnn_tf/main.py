@@ -449,8 +449,11 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
   if FLAGS.mode != "train" and not run.has_checkpoint:
     raise errors.UsageError(f"{FLAGS.model_dir} holds no checkpoint.")
   if FLAGS.mode == "train":
-    validation = data.dataset("validation", feature_config, for_fit=True)
-    run.fit(data.training_input(feature_config), FLAGS.epochs, validation_data=validation,
+    preprocessor = run.input_preprocessor()  # The model trains on ids.
+    validation = data.dataset("validation", feature_config, for_fit=True,
+                              preprocessor=preprocessor)
+    run.fit(data.training_input(feature_config, preprocessor), FLAGS.epochs,
+            validation_data=validation,
             validation_steps=-(-data.rows("validation") // FLAGS.batch_size),
             verbose=verbosity())
   run.restore_best()  # With early stopping, everything below uses the best epoch.

@@ -222,6 +222,20 @@ class Trainer:
         self._log_stop()
         return
 
+  def input_preprocessor(self) -> Optional[feature_encoder.FeaturePreprocessor]:
+    """The model's preprocessing for the input pipeline, so that training feeds the
+    model ids instead of raw values (`DataRoles.dataset(preprocessor=...)`): a new
+    `FeaturePreprocessor` of its encoder's config, made outside the strategy's scope.
+    None where the model has no `FeatureEncoder`, and under a parameter-server strategy
+    (its workers run the input functions away from the tables made here; the model
+    then preprocesses in its step)."""
+    encoder = getattr(self.model, "encoder", None)
+    if (distribute.is_parameter_server(self.strategy)
+        or not isinstance(encoder, feature_encoder.FeatureEncoder)):
+      return None
+    return feature_encoder.FeaturePreprocessor.from_config(
+        encoder.preprocessor.get_config())
+
   def restore_best(self) -> None:
     """Sets the best epoch's weights on the model, if early stopping kept one."""
     if self.stopping.restore_best(self.model):

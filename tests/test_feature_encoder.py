@@ -14,7 +14,8 @@ from conftest import random_features
 from dcrnn_tf import trainer
 from dcrnn_tf import objectives
 from dcrnn_tf.features import Feature
-from dcrnn_tf.layers import FeatureEncoder
+from dcrnn_tf.layers import FeatureEmbedding, FeatureEncoder, FeaturePreprocessor
+from dcrnn_tf.layers.feature_encoder import preprocessed_key
 from dcrnn_tf.models import DCRNN
 
 DIM = 3
@@ -222,3 +223,39 @@ def test_infinite_serving_values_act_as_the_largest_finite_ones():
   np.testing.assert_array_equal(encode(-INF), encode(-largest))
   assert not np.array_equal(encode(NAN), encode(largest))
   assert not np.array_equal(encode(NAN), encode(-largest))
+
+
+def test_preprocessed_inputs_give_the_raw_inputs_outputs_exactly():
+  """The split: the preprocessor's output, embedded, is what the encoder gives for raw
+  values (every kind of feature, missing and extreme values); the preprocessor and the
+  embedding are layers of their own that save and reload through their configs."""
+  tables = per_field_tables()
+  encoder = fused_encoder(tables)
+  raw = {name: tf.constant(values) for name, values in INPUTS.items()}
+  preprocessed = encoder.preprocessor(raw)
+  assert sorted(preprocessed) == sorted(preprocessed_key(f.name) for f in FEATURES)
+  assert preprocessed[preprocessed_key("item")].dtype == tf.int64
+  assert isinstance(preprocessed[preprocessed_key("tags")], tf.RaggedTensor)
+  np.testing.assert_array_equal(encoder(preprocessed), encoder(raw))
+  np.testing.assert_allclose(encoder(preprocessed).numpy(), reference(tables, INPUTS),
+                             rtol=0, atol=1e-6)
+  # The two pieces on their own, rebuilt from their configs.
+  preprocessor = FeaturePreprocessor.from_config(encoder.preprocessor.get_config())
+  embedding = FeatureEmbedding.from_config(
+      {k: v for k, v in encoder.get_config().items() if k not in ("clip_value", "na_values")})
+  embedding(preprocessor(raw))
+  embedding.set_weights(encoder.get_weights())
+  np.testing.assert_array_equal(embedding(preprocessor(raw)), encoder(raw))
+  assert not preprocessor.weights and len(embedding.weights) == 4
+
+
+def test_checkpoints_keep_the_encoders_variable_names(tmp_path, config):
+  """The encoder's weights are still its own (`encoder/embedding`, ...): checkpoints
+  written before the preprocessing was split off load."""
+  model = trainer.build_model("dcrnn", {}, config, 1e-3)
+  path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+  keys = {key for key, _ in tf.train.list_variables(path) if "/encoder/" in key
+          and "OPTIMIZER_SLOT" not in key}
+  assert keys == {f"model/encoder/{name}/.ATTRIBUTES/VARIABLE_VALUE"
+                  for name in ("embedding", "numeric_kernel", "numeric_bias",
+                               "numeric_missing")}

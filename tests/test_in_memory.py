@@ -114,3 +114,24 @@ def test_hold_if_fits_holds_only_epoch_roles_that_fit(shards):
   assert in_memory.hold_if_fits("predict", 300, shards, CONFIG, max_mib=1) is None
   assert in_memory.hold_if_fits("train", one_mib // 64 + 1, shards, CONFIG, max_mib=1) is None
   assert in_memory.hold_if_fits("train", 300, shards, CONFIG, max_mib=0) is None
+
+
+def test_preprocessed_rows_are_the_preprocessed_batches():
+  """Rows preprocessed once (each distinct string once) give the batches that
+  preprocessing every batch gives, for every kind of feature."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from test_feature_encoder import CLIP, FEATURES, INPUTS  # pylint: disable=import-outside-toplevel
+  from dcrnn_tf.layers import FeaturePreprocessor  # pylint: disable=import-outside-toplevel
+  preprocessor = FeaturePreprocessor(FEATURES, clip_value=CLIP, na_values=("-1",))
+  columns = {name: tf.constant(np.concatenate([values] * 5)) for name, values in INPUTS.items()}
+  rows = in_memory.InMemoryRows(columns, {"click": tf.zeros([30])})
+  preprocessed = rows.preprocessed(preprocessor)
+  assert isinstance(preprocessed.features["preprocessed/tags"], tuple)  # Distinct ids.
+  for (got, _), (raw, _) in zip(preprocessed.dataset(8), rows.dataset(8), strict=True):
+    expected = preprocessor(raw)
+    assert sorted(got) == sorted(expected)
+    for key, values in expected.items():
+      if isinstance(values, tf.RaggedTensor):
+        assert got[key].to_list() == values.to_list()
+      else:
+        np.testing.assert_array_equal(got[key], values)

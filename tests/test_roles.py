@@ -204,3 +204,24 @@ def test_the_export_warms_up_on_the_first_test_batch_of_the_evaluation(tmp_path)
                                                                   b"u4"] * 3 + [b"u0"]
   fresh = main.TestBatches(roles, CONFIG)
   np.testing.assert_array_equal(fresh.first_features()["price"], first["price"])
+
+
+def test_preprocessed_batches_held_or_streamed_are_the_same(tmp_path):
+  from dcrnn_tf.layers import FeaturePreprocessor  # pylint: disable=import-outside-toplevel
+  train = write_rows(tmp_path / "train.csv", 100)
+  prepared = scan.prepare(CONFIG, scan.scan(train, CONFIG, learn=True)[1])
+  preprocessor = FeaturePreprocessor(prepared.features)
+  options = DataOptions(train_path=train, eval_path=write_rows(tmp_path / "eval.csv", 40),
+                        batch_size=16)
+  held = DataRoles(options)
+  held.check("validation", prepared)
+  streamed = DataRoles.from_dict(held.to_dict(), in_memory_max_mib=0)
+  assert held.in_memory("validation", prepared) is not None
+  assert streamed.in_memory("validation", prepared) is None
+  pairs = zip(batches(held.dataset("validation", prepared, preprocessor=preprocessor)),
+              batches(streamed.dataset("validation", prepared, preprocessor=preprocessor)),
+              strict=True)
+  for a, b in pairs:
+    assert sorted(a) == sorted(b) == ["click", "preprocessed/price", "preprocessed/user"]
+    for name in a:
+      np.testing.assert_array_equal(a[name], b[name])

@@ -72,18 +72,20 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
   data = DataRoles.from_dict(settings["data"], seed=run["seed"])
-  train = data.training_input(feature_config)
-  if settings["max_train_batches"]:
-    train = dataclasses.replace(
-        train, rows=min(train.rows, settings["max_train_batches"] * train.batch_size))
   model_dir = os.path.join(run_dir, MODEL_DIR)
   shutil.rmtree(model_dir, ignore_errors=True)  # Of an earlier, unfinished try.
   run_trainer = trainer.Trainer(
       run["model"], run["options"], feature_config, model_dir, keep_checkpoints=1,
       **{**settings["training"], "learning_rate": learning_rate(settings, run)})
+  preprocessor = run_trainer.input_preprocessor()  # As dcrnn_tf.main: it trains on ids.
+  train = data.training_input(feature_config, preprocessor)
+  if settings["max_train_batches"]:
+    train = dataclasses.replace(
+        train, rows=min(train.rows, settings["max_train_batches"] * train.batch_size))
   start = time.perf_counter()
   run_trainer.fit(train, settings["epochs"],
-                  validation_data=data.dataset("validation", feature_config, for_fit=True),
+                  validation_data=data.dataset("validation", feature_config, for_fit=True,
+                                               preprocessor=preprocessor),
                   validation_steps=-(-data.rows("validation") // train.batch_size),
                   verbose=0)
   train_seconds = time.perf_counter() - start
@@ -111,12 +113,13 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
   if run["measure_speed"]:
     result["train_rows_per_s_input"] = run_trainer.rates.rows_per_s()
     export_path = saved_model.export_saved_model(model, feature_config,
-                                            os.path.join(run_dir, EXPORT_DIR))
+                                                 os.path.join(run_dir, EXPORT_DIR))
     result["saved_model"] = export_path
     write_requests(data.dataset("test", feature_config), feature_config,
                    settings["latency_rows"], os.path.join(run_dir, REQUESTS))
     result["train_rows_per_s_cached"] = measure.cached_training_rate(
-        model, data.dataset("train", feature_config, for_fit=True), train.batch_size,
+        model, data.dataset("train", feature_config, for_fit=True, preprocessor=preprocessor),
+        train.batch_size,
         settings["speed_batches"], settings["speed_windows"])
   return result
 

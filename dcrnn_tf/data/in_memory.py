@@ -22,6 +22,7 @@ import tensorflow as tf
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.layers.feature_encoder import FeaturePreprocessor, preprocessed_key
 
 # Bytes per value held: a `tf.string` element is a 24-byte `tstring` (strings of up to
 # 22 bytes live inside it), a numeric feature or a label a float32.
@@ -78,7 +79,9 @@ class InMemoryRows:
   ```
 
   Args:
-    features: Feature name to a `[rows]` tensor, as `pipeline.make_dataset` yields.
+    features: Feature name to a `[rows]` tensor, as `pipeline.make_dataset` yields (a
+      string column is held as its distinct values and each row's index), or to a
+      pair (values, `[rows]` index of each row's value).
     labels: Label name to a `[rows]` float32 tensor, or None for features alone.
 
   Attributes:
@@ -90,11 +93,12 @@ class InMemoryRows:
 
   def __init__(self, features: Mapping[str, tf.Tensor],
                labels: Optional[Mapping[str, tf.Tensor]] = None):
-    self.rows = int(next(iter(features.values())).shape[0])
+    first = next(iter(features.values()))
+    self.rows = int((first[1] if isinstance(first, tuple) else first).shape[0])
     # A string column as (its distinct values, each row's index among them).
     self.features = {name: tuple(tf.unique(values, out_idx=tf.int32))
-                     if values.dtype == tf.string else values
-                     for name, values in features.items()}
+                     if isinstance(values, tf.Tensor) and values.dtype == tf.string
+                     else values for name, values in features.items()}
     self.labels = None if labels is None else dict(labels)
 
   @classmethod
@@ -156,6 +160,36 @@ class InMemoryRows:
     if transform is not None:
       dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+  def preprocessed(self, preprocessor: FeaturePreprocessor) -> "InMemoryRows":
+    """These rows with every feature preprocessed once, as a model's `FeatureEncoder`
+    takes them (`preprocessed_key`s): a string column's distinct values are
+    preprocessed and each row gets its value's ids (a multi-categorical column keeps its
+    distinct values' ids and the index); a numeric column is preprocessed whole.
+
+    Args:
+      preprocessor: The model's preprocessing (`FeatureEncoder.preprocessor`, or a
+        `FeaturePreprocessor` of the same config).
+    """
+    layout = preprocessor.layout
+    columns = {}
+    for feature in layout.categorical + layout.multi_categorical:
+      column = self.features[feature.name]
+      distinct, index = column if isinstance(column, tuple) else (column, None)
+      if feature in layout.multi_categorical:
+        ids = preprocessor.multi_ids(feature, distinct)
+        columns[preprocessed_key(feature.name)] = (ids, index) if index is not None else ids
+      else:
+        ids = preprocessor.ids(feature, distinct)
+        columns[preprocessed_key(feature.name)] = (ids if index is None
+                                                   else tf.gather(ids, index))
+    for group, compute in ((layout.bucketized, preprocessor.bucket_ids),
+                           (layout.standardized, preprocessor.standardized)):
+      if group:
+        values = compute({f.name: self.features[f.name] for f in group})
+        for i, feature in enumerate(group):
+          columns[preprocessed_key(feature.name)] = values[:, i]
+    return InMemoryRows(columns, self.labels)
 
   def _gather(self, indices: tf.Tensor):
     features = {name: tf.gather(column[0], tf.gather(column[1], indices))

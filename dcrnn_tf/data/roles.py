@@ -15,7 +15,7 @@ user of the commands knows; each flag is the `DataOptions` field of the same nam
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from absl import logging
 
@@ -30,6 +30,7 @@ from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.layers.feature_encoder import FeaturePreprocessor
 
 # The file each path defaults to inside `data_dir`.
 DATA_DIR_DEFAULTS = {"train_path": "train.tfrecord.gz", "eval_path": "eval.tfrecord.gz",
@@ -101,6 +102,19 @@ class DataOptions:
     return dataclasses.asdict(self)
 
 
+def _preprocessing(preprocessor: FeaturePreprocessor,
+                   then: Optional[Callable]) -> Callable:
+  """A batch transform that preprocesses the features, then applies `then`."""
+
+  def transform(features, *labels):
+    batch = (preprocessor(features), *labels)
+    if then is not None:
+      return then(*batch)
+    return batch if labels else batch[0]
+
+  return transform
+
+
 class DataRoles:
   """The files of each role (train, validation, test, predict), checked once per run.
 
@@ -134,6 +148,7 @@ class DataRoles:
     self.report_path = report_path
     self.reports: Dict[str, scan.ScanReport] = {}
     self.held: Dict[str, Optional[in_memory.InMemoryRows]] = {}
+    self.preprocessed: Dict[str, in_memory.InMemoryRows] = {}
 
   def source(self, role: str) -> Tuple[str, Optional[Split]]:
     """The role's files, and the part of the split it reads (None: all rows)."""
@@ -203,17 +218,35 @@ class DataRoles:
     return self.reports[role].valid_rows
 
   def dataset(self, role: str, feature_config: FeatureConfig, for_fit: bool = False,
-              seed: Optional[int] = None) -> tf.data.Dataset:
-    """The role's batches; for Keras `fit`, with targets per output. `seed` (default
-    the options' seed) shuffles the training rows."""
+              seed: Optional[int] = None,
+              preprocessor: Optional[FeaturePreprocessor] = None) -> tf.data.Dataset:
+    """The role's batches; for Keras `fit`, with targets per output.
+
+    Args:
+      role: `train`, `validation`, `test` or `predict`.
+      feature_config: The (prepared) feature config.
+      for_fit: Whether to yield `(features, targets per output)` for Keras `fit`.
+      seed: Shuffles the training rows (default: the options' seed).
+      preprocessor: If given, the features come preprocessed by it, as a model's
+        `FeatureEncoder` takes them (`dcrnn_tf.layers.feature_encoder`): rows held in
+        memory are preprocessed once (`InMemoryRows.preprocessed`), rows read from the
+        files in a parallel map beside the model's step. One preprocessor per
+        `DataRoles` (the model's).
+    """
     transform = ((lambda features, labels: (features, objectives.make_targets(
         labels, feature_config))) if for_fit else None)
     shuffle = role == "train"
     seed = self.options.seed if seed is None else seed
     held = self.in_memory(role, feature_config)
+    if held is not None and preprocessor is not None:
+      if role not in self.preprocessed:
+        self.preprocessed[role] = held.preprocessed(preprocessor)
+      held = self.preprocessed[role]
     if held is not None:
       return held.dataset(self.options.batch_size, shuffle=shuffle, seed=seed,
                           transform=transform)
+    if preprocessor is not None:
+      transform = _preprocessing(preprocessor, transform)
     return pipeline.make_dataset(
         self.path(role), feature_config, self.options.batch_size,
         data_format=self.options.data_format, shuffle=shuffle,
@@ -245,12 +278,16 @@ class DataRoles:
                      in_memory.estimated_bytes(rows, feature_config) / in_memory.MIB)
     return self.held[role]
 
-  def training_input(self, feature_config: FeatureConfig) -> distribute.TrainingInput:
-    """The training rows for `Trainer.fit`: an epoch at a time, sharded over workers."""
+  def training_input(self, feature_config: FeatureConfig,
+                     preprocessor: Optional[FeaturePreprocessor] = None
+                     ) -> distribute.TrainingInput:
+    """The training rows for `Trainer.fit`: an epoch at a time, sharded over workers;
+    preprocessed by `preprocessor` if given (see `dataset`)."""
     held = self.in_memory("train", feature_config) is not None
     report = self.reports["train"]
     return distribute.TrainingInput(
-        lambda seed: self.dataset("train", feature_config, for_fit=True, seed=seed),
+        lambda seed: self.dataset("train", feature_config, for_fit=True, seed=seed,
+                                  preprocessor=preprocessor),
         seed=self.options.seed, files=1 if held else len(report.files),
         rows=report.valid_rows, batch_size=self.options.batch_size)
 

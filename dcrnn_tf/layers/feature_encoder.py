@@ -1,6 +1,17 @@
-"""FeatureEncoder: raw named features → preprocessing in the graph → one embedding per field."""
+"""Raw named features → one embedding per field, in two public pieces and their sum.
 
-from typing import Any, Dict, List, Mapping, Sequence, Union
+* `FeaturePreprocessor` (no weights): raw values → ids, buckets and standardized
+  numbers, one tensor per feature under `preprocessed_key(name)`.
+* `FeatureEmbedding` (the trainable part): preprocessed features → `[batch, fields,
+  dim]`.
+* `FeatureEncoder`: a `FeatureEmbedding` that preprocesses raw values itself, so a model
+  that starts with it takes raw values; given preprocessed features (a dict of
+  `preprocessed_key`s) it embeds them as they are. Training feeds it features
+  preprocessed once in the input pipeline (`dcrnn_tf.data.in_memory`), the SavedModel
+  raw values: both run the same preprocessing code.
+"""
+
+from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -17,6 +28,17 @@ NUMERIC_KERNEL = "numeric_kernel"
 NUMERIC_BIAS = "numeric_bias"
 NUMERIC_MISSING = "numeric_missing"
 NUMERIC_WEIGHTS = (NUMERIC_KERNEL, NUMERIC_BIAS, NUMERIC_MISSING)
+PREPROCESSED = "preprocessed/"  # Key prefix of a preprocessed feature (names have no "/").
+
+
+def preprocessed_key(name: str) -> str:
+  """The key of feature `name`'s preprocessed values."""
+  return PREPROCESSED + name
+
+
+def is_preprocessed(inputs: Mapping[str, Any]) -> bool:
+  """Whether `inputs` are preprocessed features (`FeaturePreprocessor`'s output)."""
+  return any(key.startswith(PREPROCESSED) for key in inputs)
 
 
 def field_rows(feature: Feature) -> int:
@@ -96,60 +118,84 @@ def check_checkpoint_layout(checkpoint_path: str, features: Sequence[Feature]) -
     raise per_field_layout_error(f"Checkpoint {checkpoint_path} holds {found}")
 
 
+class FieldLayout:
+  """Where each feature goes: its kind, its block of the fused embedding table
+  (`offsets`, `table_rows`) or its row of the numeric weights, and the order that puts
+  the computed groups back in feature order.
+
+  Raises:
+    ValueError: If there is no feature, or a feature is not prepared.
+  """
+
+  def __init__(self, features: Sequence[Feature], what: str):
+    if not features:
+      raise ValueError(f"{what} needs at least one feature.")
+    unprepared = [f.name for f in features if f.needs_statistics]
+    if unprepared:
+      raise ValueError(f"{what}: features {unprepared} lack their vocabulary, "
+                       "mean/std or boundaries; prepare the feature config from training "
+                       "data first (python -m dcrnn_tf.main --mode=prepare).")
+    self.categorical = tuple(f for f in features if f.type == CATEGORICAL)
+    self.multi_categorical = tuple(f for f in features if f.type == MULTI_CATEGORICAL)
+    self.bucketized = tuple(f for f in features
+                            if f.type == NUMERIC and f.boundaries is not None)
+    self.standardized = tuple(f for f in features
+                              if f.type == NUMERIC and f.boundaries is None)
+    self.looked_up = self.categorical + self.bucketized  # One id per row each.
+    self.tabled = tuple(f for f in features if f not in self.standardized)
+    rows = [field_rows(f) for f in self.tabled]
+    self.offsets = {f.name: sum(rows[:i]) for i, f in enumerate(self.tabled)}
+    self.table_rows = sum(rows)
+    computed = [f.name for f in self.looked_up + self.multi_categorical + self.standardized]
+    self.order = tuple(computed.index(f.name) for f in features)
+
+
+def _features_of(features) -> Tuple[Feature, ...]:
+  return tuple(f if isinstance(f, Feature) else Feature(**f) for f in features)
+
+
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
-class FeatureEncoder(tf.keras.layers.Layer):
-  """Preprocesses raw features and embeds each as a `dim`-vector: `[batch, fields, dim]`.
+class FeaturePreprocessor(tf.keras.layers.Layer):
+  """Raw features → what `FeatureEmbedding` embeds; no weights.
 
-  All preprocessing happens in the graph, so a model that starts with this layer takes
-  raw values, and training and serving cannot disagree. Raw values are first
-  normalized (`normalize_strings`, `normalize_numbers`): whitespace around a categorical
-  value (each value of a multi-categorical one) is stripped, `lowercase` features are
-  lowercased, and the entries of `na_values` are missing. Then:
+  Raw values are first normalized (`normalize_strings`, `normalize_numbers`):
+  whitespace around a categorical value (each value of a multi-categorical one) is
+  stripped, `lowercase` features are lowercased, and the entries of `na_values` are
+  missing. Then:
 
-  * categorical (`type="categorical"`): a string (an integer is turned into its decimal
-    string) looked up in the feature's `vocabulary` with a `StringLookup` (row 0: missing,
-    the empty string; row 1: any value outside the vocabulary), or hashed into
-    `num_buckets` rows with `Hashing` (plus a row for missing);
-  * multi-categorical: a `delimiter`-separated string, each value looked up as above,
-    embeddings pooled by `mean` or `sum`;
-  * numeric, standardized: `clip((t(x) - mean) / std, ±clip_value) * w + b`, where
-    `t` is `sign(x)·log1p(|x|)` for `log` features and the identity otherwise; a missing
-    value (NaN) counts as the mean and adds a learned "missing" vector; ±inf is clipped;
-  * numeric, bucketized (`boundaries`): the embedding of the bucket of `t(x)` (bucket
-    `i` holds `boundaries[i - 1] <= t(x) < boundaries[i]`), with a separate row for
-    missing.
+  * categorical: a string (an integer is turned into its decimal string) looked up in
+    the feature's `vocabulary` with a `StringLookup` (row 0: missing, the empty string;
+    row 1: any value outside the vocabulary), or hashed into `num_buckets` rows with
+    `Hashing` (plus a row for missing); the id is the row in the fused embedding table
+    (`FieldLayout.offsets`), int64 `[batch]`;
+  * multi-categorical: a `delimiter`-separated string, each value's id as above, a
+    ragged int64 `[batch, None]`;
+  * numeric, bucketized (`boundaries`): the id of the bucket of `t(x)` (bucket `i`
+    holds `boundaries[i - 1] <= t(x) < boundaries[i]`; a separate row for missing),
+    where `t` is `sign(x)·log1p(|x|)` for `log` features and the identity otherwise;
+  * numeric, standardized: `clip((t(x) - mean) / std, ±clip_value)`, float32 `[batch]`,
+    NaN where the value is missing (±inf is clipped).
 
-  Features must be prepared (vocabularies, means, boundaries known; see
-  `dcrnn_tf.data.scan`).
-
-  The weights are fused, so that a step does one gather and one sparse update rather
-  than one per field: `embedding`, one table `[rows, embedding_dim]` of the categorical,
-  multi-categorical and bucketized features, each a block of `field_rows(feature)`
-  rows starting at `offsets[feature.name]` (in feature order; a feature's ids are
-  offset by the rows of the earlier blocks), and the standardized numeric features'
-  `numeric_kernel`, `numeric_bias` and `numeric_missing`, each `[numeric features,
-  embedding_dim]` (a row per feature, in feature order). Weights of the former layout
-  of one table per field convert with `weights_from_per_field_tables`.
+  The preprocessing of a value depends on that value alone, so it can run once per
+  distinct value of a column (`dcrnn_tf.data.in_memory.InMemoryRows.preprocessed`).
 
   Example:
 
   ```python
-  encoder = FeatureEncoder(
+  preprocessor = FeaturePreprocessor(
       [{"name": "item", "type": "categorical", "vocabulary": ["a", "b"]},
-       {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}], embedding_dim=8)
-  e = encoder({"item": tf.constant(["a", "zzz"]), "price": tf.constant([12.0, float("nan")])})
-  assert e.shape == [2, 2, 8]
+       {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}])
+  out = preprocessor({"item": tf.constant([" b", "zzz"]),
+                      "price": tf.constant([12.0, float("nan")])})
+  assert out[preprocessed_key("item")].numpy().tolist() == [3, 1]
+  assert out[preprocessed_key("price")].numpy()[0] == np.float32(0.4)
   ```
 
   Args:
-    features: `dcrnn_tf.features.Feature`s or their dicts.
-    embedding_dim: Size of each field's embedding.
+    features: Prepared `dcrnn_tf.features.Feature`s or their dicts.
     clip_value: Standardized numeric values are clipped to `[-clip_value, clip_value]`.
     na_values: Values that mean missing besides `""` and NaN (`csv.na_values` of the
       feature config); numeric features compare the entries that are numbers.
-    embeddings_initializer: Initializer of the embedding table and the numeric kernel
-      (an initializer that scales by the fans sees their fused shapes).
-    embeddings_regularizer: Optional regularizer of the same weights.
     **kwargs: Standard layer arguments.
 
   Call arguments:
@@ -157,48 +203,17 @@ class FeatureEncoder(tf.keras.layers.Layer):
       integers for categorical features, floats for numeric ones. Extra keys are ignored.
 
   Returns:
-    A float tensor `[batch, len(features), embedding_dim]`.
+    A dict from `preprocessed_key(name)` to each feature's preprocessed values.
   """
 
-  def __init__(self,
-               features: Sequence[Union[Feature, Mapping[str, Any]]],
-               embedding_dim: int = 8,
-               clip_value: float = 10.0,
-               na_values: Sequence[str] = (),
-               embeddings_initializer: Union[str, tf.keras.initializers.Initializer] = (
-                   "uniform"),
-               embeddings_regularizer: Union[str, None,
-                                             tf.keras.regularizers.Regularizer] = None,
-               **kwargs):
+  def __init__(self, features: Sequence[Union[Feature, Mapping[str, Any]]],
+               clip_value: float = 10.0, na_values: Sequence[str] = (), **kwargs):
     super().__init__(**kwargs)
-    self.features = tuple(f if isinstance(f, Feature) else Feature(**f) for f in features)
-    if not self.features:
-      raise ValueError("FeatureEncoder needs at least one feature.")
-    unprepared = [f.name for f in self.features if f.needs_statistics]
-    if unprepared:
-      raise ValueError(f"FeatureEncoder: features {unprepared} lack their vocabulary, "
-                       "mean/std or boundaries; prepare the feature config from training "
-                       "data first (python -m dcrnn_tf.main --mode=prepare).")
-    self.embedding_dim = int(embedding_dim)
+    self.features = _features_of(features)
+    self.layout = FieldLayout(self.features, "FeaturePreprocessor")
     self.clip_value = float(clip_value)
     self.na_values = tuple(str(v) for v in na_values)
-    self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
-    self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
-    self._categorical = tuple(f for f in self.features if f.type == CATEGORICAL)
-    self._multi_categorical = tuple(f for f in self.features if f.type == MULTI_CATEGORICAL)
-    self._bucketized = tuple(f for f in self.features
-                             if f.type == NUMERIC and f.boundaries is not None)
-    self._standardized = tuple(f for f in self.features
-                               if f.type == NUMERIC and f.boundaries is None)
-    self._tabled = tuple(f for f in self.features if f not in self._standardized)
-    rows = [field_rows(f) for f in self._tabled]
-    self.offsets = {f.name: sum(rows[:i]) for i, f in enumerate(self._tabled)}
-    self._table_rows = sum(rows)
-    computed = [f.name for f in self._categorical + self._bucketized
-                + self._multi_categorical + self._standardized]
-    self._order = tuple(computed.index(f.name) for f in self.features)
-
-  def build(self, input_shape):
+    # Sublayers without weights, made here so that the methods below work unbuilt.
     self.lookups = {}
     for feature in self.features:
       if feature.num_buckets is not None:
@@ -208,34 +223,26 @@ class FeatureEncoder(tf.keras.layers.Layer):
         self.lookups[feature.name] = tf.keras.layers.StringLookup(
             vocabulary=list(feature.vocabulary) or None, mask_token="", num_oov_indices=1,
             name=f"lookup_{feature.name}")
-    if self._tabled:
-      self.embedding = self.add_weight(
-          name=EMBEDDING, shape=(self._table_rows, self.embedding_dim),
-          initializer=fresh(self.embeddings_initializer),
-          regularizer=self.embeddings_regularizer)
-    if self._standardized:
-      shape = (len(self._standardized), self.embedding_dim)
-      self.numeric_kernel = self.add_weight(
-          name=NUMERIC_KERNEL, shape=shape, initializer=fresh(self.embeddings_initializer),
-          regularizer=self.embeddings_regularizer)
-      self.numeric_bias = self.add_weight(name=NUMERIC_BIAS, shape=shape,
-                                          initializer="zeros")
-      self.numeric_missing = self.add_weight(name=NUMERIC_MISSING, shape=shape,
-                                             initializer="zeros")
-    super().build(input_shape)
 
-  def _ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
-    """Rows of categorical values (any shape, strings or integers) in the field's block
-    (not yet offset)."""
+  def ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
+    """Table rows (offset) of categorical values of `feature`, any shape, strings or
+    integers."""
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
     values = normalize_strings(values, feature.lowercase, self.na_values)
     ids = self.lookups[feature.name](values)
     if feature.num_buckets is not None:
       ids = tf.where(values == "", tf.constant(feature.num_buckets, ids.dtype), ids)
-    return ids
+    return tf.cast(ids, tf.int64) + self.layout.offsets[feature.name]
 
-  def _numeric_values(self, features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
+  def multi_ids(self, feature: Feature, values: tf.Tensor) -> tf.RaggedTensor:
+    """`[batch, None]` table rows of a multi-categorical feature's values."""
+    if values.dtype != tf.string:
+      values = tf.strings.as_string(values)
+    return tf.ragged.map_flat_values(lambda v: self.ids(feature, v),
+                                     tf.strings.split(values, feature.delimiter))
+
+  def _numbers(self, features: Sequence[Feature], inputs: Mapping[str, tf.Tensor]):
     """`[batch, len(features)]` numeric values (log-transformed where configured) and
     whether each is missing."""
     values = normalize_numbers(
@@ -245,61 +252,168 @@ class FeatureEncoder(tf.keras.layers.Layer):
     log = tf.constant([f.log for f in features])
     return tf.where(log, tf.sign(values) * tf.math.log1p(tf.abs(values)), values), missing
 
-  def _buckets(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    """`[batch, bucketized features]` rows of the buckets in their fields' blocks (not yet
-    offset; boundaries padded with +inf, and +inf itself falls in the last bucket)."""
-    values, missing = self._numeric_values(self._bucketized, inputs)
-    width = max(len(f.boundaries) for f in self._bucketized)
+  def bucket_ids(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, bucketized features]` table rows (offset) of the buckets of the
+    bucketized features' `[batch]` values in `inputs` (boundaries padded with +inf, and
+    +inf itself falls in the last bucket)."""
+    bucketized = self.layout.bucketized
+    values, missing = self._numbers(bucketized, inputs)
+    width = max(len(f.boundaries) for f in bucketized)
     boundaries = tf.constant([list(f.boundaries) + [float("inf")] * (width - len(f.boundaries))
-                              for f in self._bucketized], tf.float32)
+                              for f in bucketized], tf.float32)
     buckets = tf.transpose(tf.searchsorted(
         boundaries, tf.transpose(tf.where(missing, 0.0, values)), side="right",
         out_type=tf.int64))
-    buckets = tf.minimum(buckets, [len(f.boundaries) for f in self._bucketized])
-    return tf.where(missing, tf.constant(MISSING_ID, tf.int64), buckets + 1)
+    buckets = tf.minimum(buckets, [len(f.boundaries) for f in bucketized])
+    rows = tf.where(missing, tf.constant(MISSING_ID, tf.int64), buckets + 1)
+    return rows + tf.constant([self.layout.offsets[f.name] for f in bucketized], tf.int64)
 
-  def _standardized_embeddings(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    """`[batch, standardized features, dim]`."""
-    values, missing = self._numeric_values(self._standardized, inputs)
-    mean = tf.constant([f.mean for f in self._standardized], tf.float32)
-    std = tf.constant([f.std for f in self._standardized], tf.float32)
-    standardized = tf.clip_by_value((values - mean) / std, -self.clip_value, self.clip_value)
-    standardized = tf.where(missing, 0.0, standardized)[..., tf.newaxis]
-    flag = tf.cast(missing, self.compute_dtype)[..., tf.newaxis]
-    return (standardized * self.numeric_kernel + self.numeric_bias
-            + flag * self.numeric_missing)
+  def standardized(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, standardized features]` of the standardized features' `[batch]` values
+    in `inputs`, NaN where missing."""
+    standardized = self.layout.standardized
+    values, missing = self._numbers(standardized, inputs)
+    mean = tf.constant([f.mean for f in standardized], tf.float32)
+    std = tf.constant([f.std for f in standardized], tf.float32)
+    values = tf.clip_by_value((values - mean) / std, -self.clip_value, self.clip_value)
+    return tf.where(missing, float("nan"), values)
 
-  def _pooled(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
+  def call(self, inputs: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    missing = [f.name for f in self.features if f.name not in inputs]
+    if missing:
+      raise KeyError(f"{type(self).__name__}: inputs lack the features {missing}.")
+    inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
+    out = {}
+    for feature in self.layout.categorical:
+      out[preprocessed_key(feature.name)] = self.ids(feature, inputs[feature.name])
+    for feature in self.layout.multi_categorical:
+      out[preprocessed_key(feature.name)] = self.multi_ids(feature, inputs[feature.name])
+    for group, compute in ((self.layout.bucketized, self.bucket_ids),
+                           (self.layout.standardized, self.standardized)):
+      if group:
+        columns = compute(inputs)
+        for i, feature in enumerate(group):
+          out[preprocessed_key(feature.name)] = columns[:, i]
+    return out
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({"features": [f.to_dict() for f in self.features],
+                   "clip_value": self.clip_value, "na_values": list(self.na_values)})
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class FeatureEmbedding(tf.keras.layers.Layer):
+  """Preprocessed features (`FeaturePreprocessor`) → one `dim`-vector per field:
+  `[batch, fields, dim]`; the trainable part of `FeatureEncoder`.
+
+  * categorical and bucketized: the row of the fused embedding table at the id;
+  * multi-categorical: the rows of its ids pooled by `mean` or `sum`;
+  * standardized numeric `z`: `z * w + b`, or `b + m` (a learned "missing" vector)
+    where `z` is NaN (missing).
+
+  The weights are fused, so that a step does one gather and one sparse update rather
+  than one per field: `embedding`, one table `[rows, embedding_dim]` of the categorical,
+  multi-categorical and bucketized features, each a block of `field_rows(feature)`
+  rows starting at `offsets[feature.name]` (in feature order), and the standardized
+  numeric features' `numeric_kernel`, `numeric_bias` and `numeric_missing`, each
+  `[numeric features, embedding_dim]` (a row per feature, in feature order). Weights of
+  the former layout of one table per field convert with
+  `weights_from_per_field_tables`.
+
+  Example:
+
+  ```python
+  features = [{"name": "item", "type": "categorical", "vocabulary": ["a", "b"]},
+              {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}]
+  preprocessed = FeaturePreprocessor(features)(
+      {"item": tf.constant(["a", "zzz"]), "price": tf.constant([12.0, float("nan")])})
+  e = FeatureEmbedding(features, embedding_dim=8)(preprocessed)
+  assert e.shape == [2, 2, 8]
+  ```
+
+  Args:
+    features: Prepared `dcrnn_tf.features.Feature`s or their dicts.
+    embedding_dim: Size of each field's embedding.
+    embeddings_initializer: Initializer of the embedding table and the numeric kernel
+      (an initializer that scales by the fans sees their fused shapes).
+    embeddings_regularizer: Optional regularizer of the same weights.
+    **kwargs: Standard layer arguments.
+
+  Call arguments:
+    inputs: `FeaturePreprocessor`'s output (other keys are ignored).
+
+  Returns:
+    A float tensor `[batch, len(features), embedding_dim]`.
+  """
+
+  def __init__(self,
+               features: Sequence[Union[Feature, Mapping[str, Any]]],
+               embedding_dim: int = 8,
+               embeddings_initializer: Union[str, tf.keras.initializers.Initializer] = (
+                   "uniform"),
+               embeddings_regularizer: Union[str, None,
+                                             tf.keras.regularizers.Regularizer] = None,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.features = _features_of(features)
+    self.layout = FieldLayout(self.features, type(self).__name__)
+    self.offsets = self.layout.offsets
+    self.embedding_dim = int(embedding_dim)
+    self.embeddings_initializer = tf.keras.initializers.get(embeddings_initializer)
+    self.embeddings_regularizer = tf.keras.regularizers.get(embeddings_regularizer)
+
+  def build(self, input_shape):
+    if self.layout.tabled:
+      self.embedding = self.add_weight(
+          name=EMBEDDING, shape=(self.layout.table_rows, self.embedding_dim),
+          initializer=fresh(self.embeddings_initializer),
+          regularizer=self.embeddings_regularizer)
+    if self.layout.standardized:
+      shape = (len(self.layout.standardized), self.embedding_dim)
+      self.numeric_kernel = self.add_weight(
+          name=NUMERIC_KERNEL, shape=shape, initializer=fresh(self.embeddings_initializer),
+          regularizer=self.embeddings_regularizer)
+      self.numeric_bias = self.add_weight(name=NUMERIC_BIAS, shape=shape,
+                                          initializer="zeros")
+      self.numeric_missing = self.add_weight(name=NUMERIC_MISSING, shape=shape,
+                                             initializer="zeros")
+    super().build(input_shape)
+
+  def embed(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """`[batch, fields, dim]` of preprocessed features (what `call` returns)."""
+    layout = self.layout
+    missing = [f.name for f in self.features if preprocessed_key(f.name) not in inputs]
+    if missing:
+      raise KeyError(f"{type(self).__name__}: inputs lack the preprocessed features "
+                     f"{missing}.")
+    column = lambda feature: inputs[preprocessed_key(feature.name)]
+    groups = []
+    if layout.looked_up:
+      ids = tf.stack([tf.reshape(tf.cast(column(f), tf.int64), [-1])
+                      for f in layout.looked_up], axis=1)
+      groups.append(tf.nn.embedding_lookup(self.embedding, ids))
+    if layout.multi_categorical:
+      groups.append(tf.stack([self._pooled(f, column(f))
+                              for f in layout.multi_categorical], axis=1))
+    if layout.standardized:
+      values = tf.stack([tf.reshape(column(f), [-1]) for f in layout.standardized], axis=1)
+      missing = tf.math.is_nan(values)
+      values = tf.where(missing, 0.0, values)[..., tf.newaxis]
+      flag = tf.cast(missing, self.compute_dtype)[..., tf.newaxis]
+      groups.append(values * self.numeric_kernel + self.numeric_bias
+                    + flag * self.numeric_missing)
+    return tf.gather(tf.concat(groups, axis=1), layout.order, axis=1)
+
+  def _pooled(self, feature: Feature, ids: tf.RaggedTensor) -> tf.Tensor:
     """`[batch, dim]`: the pooled embeddings of a multi-categorical feature."""
-    if values.dtype != tf.string:
-      values = tf.strings.as_string(values)
-    ids = tf.ragged.map_flat_values(lambda v: self._ids(feature, v) + self.offsets[feature.name],
-                                    tf.strings.split(values, feature.delimiter))
     vectors = tf.ragged.map_flat_values(tf.nn.embedding_lookup, self.embedding, ids)
     pool = tf.reduce_mean if feature.pooling == "mean" else tf.reduce_sum
     return pool(vectors, axis=1)
 
   def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
-    missing = [f.name for f in self.features if f.name not in inputs]
-    if missing:
-      raise KeyError(f"FeatureEncoder: inputs lack the features {missing}.")
-    inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
-    groups = []
-    ids = []
-    if self._categorical:
-      ids.append(tf.stack([self._ids(f, inputs[f.name]) for f in self._categorical], axis=1))
-    if self._bucketized:
-      ids.append(self._buckets(inputs))
-    if ids:
-      offsets = tf.constant([self.offsets[f.name] for f in self._categorical + self._bucketized],
-                            tf.int64)
-      groups.append(tf.nn.embedding_lookup(self.embedding, tf.concat(ids, axis=1) + offsets))
-    if self._multi_categorical:
-      groups.append(tf.stack([self._pooled(f, inputs[f.name])
-                              for f in self._multi_categorical], axis=1))
-    if self._standardized:
-      groups.append(self._standardized_embeddings(inputs))
-    return tf.gather(tf.concat(groups, axis=1), self._order, axis=1)
+    return self.embed(inputs)
 
   def weights_from_per_field_tables(
       self, tables: Mapping[str, np.ndarray]) -> List[np.ndarray]:
@@ -332,10 +446,11 @@ class FeatureEncoder(tf.keras.layers.Layer):
       The weights in the order of `self.weights`, for `set_weights`.
     """
     weights = []
-    if self._tabled:
-      weights.append(np.concatenate([tables[f"{EMBEDDING}_{f.name}"] for f in self._tabled]))
-    if self._standardized:
-      weights.extend(np.stack([tables[f"{name}_{f.name}"] for f in self._standardized])
+    if self.layout.tabled:
+      weights.append(np.concatenate([tables[f"{EMBEDDING}_{f.name}"]
+                                     for f in self.layout.tabled]))
+    if self.layout.standardized:
+      weights.extend(np.stack([tables[f"{name}_{f.name}"] for f in self.layout.standardized])
                      for name in NUMERIC_WEIGHTS)
     return weights
 
@@ -359,11 +474,83 @@ class FeatureEncoder(tf.keras.layers.Layer):
     config.update({
         "features": [f.to_dict() for f in self.features],
         "embedding_dim": self.embedding_dim,
-        "clip_value": self.clip_value,
-        "na_values": list(self.na_values),
         "embeddings_initializer": tf.keras.initializers.serialize(
             self.embeddings_initializer),
         "embeddings_regularizer": tf.keras.regularizers.serialize(
             self.embeddings_regularizer),
     })
+    return config
+
+
+@tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
+class FeatureEncoder(FeatureEmbedding):
+  """Preprocesses raw features and embeds each as a `dim`-vector: `[batch, fields, dim]`.
+
+  A `FeatureEmbedding` with its `FeaturePreprocessor` (`preprocessor`): all
+  preprocessing happens in the graph, so a model that starts with this layer takes raw
+  values, and training and serving cannot disagree. Given features that are already
+  preprocessed (`FeaturePreprocessor`'s output, as training feeds them) it embeds them
+  as they are; the outputs are the same. See the two layers for what is computed; the
+  weights are `FeatureEmbedding`'s.
+
+  Features must be prepared (vocabularies, means, boundaries known; see
+  `dcrnn_tf.data.scan`).
+
+  Example:
+
+  ```python
+  encoder = FeatureEncoder(
+      [{"name": "item", "type": "categorical", "vocabulary": ["a", "b"]},
+       {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}], embedding_dim=8)
+  raw = {"item": tf.constant(["a", "zzz"]), "price": tf.constant([12.0, float("nan")])}
+  e = encoder(raw)
+  assert e.shape == [2, 2, 8]
+  np.testing.assert_array_equal(encoder(encoder.preprocessor(raw)), e)
+  ```
+
+  Args:
+    features: `dcrnn_tf.features.Feature`s or their dicts.
+    embedding_dim: Size of each field's embedding.
+    clip_value: Standardized numeric values are clipped to `[-clip_value, clip_value]`.
+    na_values: Values that mean missing besides `""` and NaN (`csv.na_values` of the
+      feature config); numeric features compare the entries that are numbers.
+    embeddings_initializer: Initializer of the embedding table and the numeric kernel
+      (an initializer that scales by the fans sees their fused shapes).
+    embeddings_regularizer: Optional regularizer of the same weights.
+    **kwargs: Standard layer arguments.
+
+  Call arguments:
+    inputs: Dict from feature name to a `[batch]` (or `[batch, 1]`) tensor: strings or
+      integers for categorical features, floats for numeric ones (extra keys are
+      ignored); or the preprocessed features.
+
+  Returns:
+    A float tensor `[batch, len(features), embedding_dim]`.
+  """
+
+  def __init__(self,
+               features: Sequence[Union[Feature, Mapping[str, Any]]],
+               embedding_dim: int = 8,
+               clip_value: float = 10.0,
+               na_values: Sequence[str] = (),
+               embeddings_initializer: Union[str, tf.keras.initializers.Initializer] = (
+                   "uniform"),
+               embeddings_regularizer: Union[str, None,
+                                             tf.keras.regularizers.Regularizer] = None,
+               **kwargs):
+    super().__init__(features, embedding_dim, embeddings_initializer,
+                     embeddings_regularizer, **kwargs)
+    self.clip_value = float(clip_value)
+    self.na_values = tuple(str(v) for v in na_values)
+    self.preprocessor = FeaturePreprocessor(self.features, self.clip_value, self.na_values,
+                                            name="preprocessor")
+
+  def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    if not is_preprocessed(inputs):
+      inputs = self.preprocessor(inputs)
+    return self.embed(inputs)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({"clip_value": self.clip_value, "na_values": list(self.na_values)})
     return config
