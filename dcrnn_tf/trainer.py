@@ -64,6 +64,18 @@ def build_model(model_name: str, model_options: Dict[str, Any],
   return model
 
 
+def input_preprocessor(model: tf.keras.Model
+                       ) -> Optional[feature_encoder.FeaturePreprocessor]:
+  """The model's preprocessing for the input pipeline, so that training feeds the model
+  ids instead of raw values (`DataRoles.dataset(preprocessor=...)`): a new
+  `FeaturePreprocessor` of its encoder's config (made outside any strategy's scope), or
+  None where the model has no `FeatureEncoder`."""
+  encoder = getattr(model, "encoder", None)
+  if not isinstance(encoder, feature_encoder.FeatureEncoder):
+    return None
+  return feature_encoder.FeaturePreprocessor.from_config(encoder.preprocessor.get_config())
+
+
 class Trainer:
   """A model, its optimizer and its checkpoints in `model_dir`, under a strategy.
 
@@ -223,18 +235,12 @@ class Trainer:
         return
 
   def input_preprocessor(self) -> Optional[feature_encoder.FeaturePreprocessor]:
-    """The model's preprocessing for the input pipeline, so that training feeds the
-    model ids instead of raw values (`DataRoles.dataset(preprocessor=...)`): a new
-    `FeaturePreprocessor` of its encoder's config, made outside the strategy's scope.
-    None where the model has no `FeatureEncoder`, and under a parameter-server strategy
-    (its workers run the input functions away from the tables made here; the model
+    """`input_preprocessor(model)`, or None under a parameter-server strategy (its
+    workers run the input functions away from the lookup tables made here; the model
     then preprocesses in its step)."""
-    encoder = getattr(self.model, "encoder", None)
-    if (distribute.is_parameter_server(self.strategy)
-        or not isinstance(encoder, feature_encoder.FeatureEncoder)):
+    if distribute.is_parameter_server(self.strategy):
       return None
-    return feature_encoder.FeaturePreprocessor.from_config(
-        encoder.preprocessor.get_config())
+    return input_preprocessor(self.model)
 
   def restore_best(self) -> None:
     """Sets the best epoch's weights on the model, if early stopping kept one."""

@@ -215,6 +215,9 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   assert list(bench["profile"]) == ["dcrnn"]
   assert set(bench["profile"]["dcrnn"]["step_ms"]) == set(profile.STEP_PARTS) | {
       "train_step", "fit"}
+  # The step as it trains (on ids) and on raw values (the model preprocessing them).
+  assert bench["profile"]["dcrnn"]["step_ms_raw_input"].keys() == bench["profile"][
+      "dcrnn"]["step_ms"].keys()
   assert "private cross marital" in bench["profile"]["dcrnn"]["block_ms"]
   off, on = bench["ablations"]
   assert (off["depends_on"], on["depends_on"]) == ({}, {"marital": "income"})

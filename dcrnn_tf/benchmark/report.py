@@ -211,14 +211,17 @@ def best_by_group(rows: Sequence[Mapping[str, Any]], outputs) -> Dict[str, str]:
 def profile_tables(profiles: Mapping[str, Mapping[str, Any]]) -> List[str]:
   """Markdown lines: the step profile of every model, then DCRNN's block by layer."""
   head = (["model"] + list(profile.STEP_PARTS)
-          + ["train_step", "fit (per batch)", "encoder share"])
+          + ["train_step", "fit (per batch)", "encoder share", "raw input: encoder",
+             "raw input: fit"])
   lines = [_table_row(head), _table_row(["---"] * len(head))]
   for label, result in profiles.items():
     step = result["step_ms"]
+    raw = result.get("step_ms_raw_input")  # Absent in profiles made before ids.
     lines.append(_table_row(
         [f"`{label}`"] + [f"{step[part]:.2f}" for part in profile.STEP_PARTS]
         + [f"{step['train_step']:.2f}", f"{step['fit']:.2f}",
-           f"{100 * step['encoder'] / step['fit']:.0f} %"]))
+           f"{100 * step['encoder'] / step['fit']:.0f} %"]
+        + ([f"{raw['encoder']:.2f}", f"{raw['fit']:.2f}"] if raw else ["–", "–"])))
   for label, result in profiles.items():
     if "block_ms" not in result:
       continue
@@ -355,8 +358,12 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
   if bench.get("profile"):
     batch = next(iter(bench["profile"].values()))["batch_size"]
     lines += ["### Where a training step's time goes", "",
-              f"Milliseconds per training step (batch of {batch}), by part; \"encoder "
-              "share\": the encoder's forward pass over a batch of `fit`.", "",
+              f"Milliseconds per training step (batch of {batch}), by part, as training "
+              "runs (features preprocessed in the input pipeline, the model embeds ids); "
+              "\"encoder share\": the encoder's forward pass over a batch of `fit`; "
+              "\"raw input\": the encoder and `fit` when the model preprocesses raw "
+              "values in its step (as serving does, and training did before it trained "
+              "on ids).", "",
               *profile_tables(bench["profile"]), ""]
   if bench["ablations"]:
     lines += ["### DCRNN ablations", "",

@@ -126,24 +126,29 @@ def train_and_measure(settings: Mapping[str, Any], run: Mapping[str, Any],
 
 def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[str, Any]:
   """Times the parts of one training step of the run's (untrained) model on training
-  rows (see `dcrnn_tf.benchmark.profile`)."""
+  rows (see `dcrnn_tf.benchmark.profile`): as it trains (`step_ms`: features
+  preprocessed in the input pipeline, the model embeds ids) and on raw values
+  (`step_ms_raw_input`: the model preprocesses in its step, as serving does)."""
   tf.keras.utils.set_random_seed(run["seed"])
   feature_config = with_dependencies(FeatureConfig.load(settings["feature_config"]),
                                      run["depends_on"])
   data = DataRoles.from_dict(settings["data"], seed=run["seed"])
-  train = data.dataset("train", feature_config, for_fit=True)
   training = settings["training"]
   model = trainer.build_model(run["model"], run["options"], feature_config,
                               learning_rate(settings, run),
                               loss_weighting=training["loss_weighting"],
                               gradnorm_alpha=training["gradnorm_alpha"])
-  features, targets = next(iter(train))
   batch_size = data.options.batch_size
   sizes = {"calls": settings["profile_calls"], "repeats": settings["profile_repeats"]}
-  result = {"run": dict(run), "batch_size": batch_size,
-            "step_ms": profile.step_profile(model, features, targets, train, batch_size,
-                                            **sizes)}
+  result = {"run": dict(run), "batch_size": batch_size}
+  preprocessor = trainer.input_preprocessor(model)
+  for key, used in (("step_ms", preprocessor), ("step_ms_raw_input", None)):
+    train = data.dataset("train", feature_config, for_fit=True, preprocessor=used)
+    features, targets = next(iter(train))
+    result[key] = profile.step_profile(model, features, targets, train, batch_size, **sizes)
   if isinstance(model, models.DCRNN):
+    features, _ = next(iter(data.dataset("train", feature_config, for_fit=True,
+                                         preprocessor=preprocessor)))
     result["block_ms"] = profile.dcrnn_block_profile(model, features, **sizes)
   return result
 
