@@ -15,7 +15,7 @@ from dcrnn_tf import trainer
 from dcrnn_tf import objectives
 from dcrnn_tf.features import Feature
 from dcrnn_tf.layers import FeatureEmbedding, FeatureEncoder, FeaturePreprocessor
-from dcrnn_tf.layers.feature_encoder import preprocessed_key
+from dcrnn_tf.layers.feature_encoder import IDS, NUMBERS, preprocessed_key
 from dcrnn_tf.models import DCRNN
 
 DIM = 3
@@ -233,8 +233,11 @@ def test_preprocessed_inputs_give_the_raw_inputs_outputs_exactly():
   encoder = fused_encoder(tables)
   raw = {name: tf.constant(values) for name, values in INPUTS.items()}
   preprocessed = encoder.preprocessor(raw)
-  assert sorted(preprocessed) == sorted(preprocessed_key(f.name) for f in FEATURES)
-  assert preprocessed[preprocessed_key("item")].dtype == tf.int64
+  assert sorted(preprocessed) == sorted([IDS, NUMBERS, preprocessed_key("tags"),
+                                         preprocessed_key("words")])
+  # Categorical and bucketized ids packed in one tensor, the standardized in another.
+  assert preprocessed[IDS].dtype == tf.int64 and preprocessed[IDS].shape == (6, 6)
+  assert preprocessed[NUMBERS].shape == (6, 3)
   assert isinstance(preprocessed[preprocessed_key("tags")], tf.RaggedTensor)
   np.testing.assert_array_equal(encoder(preprocessed), encoder(raw))
   np.testing.assert_allclose(encoder(preprocessed).numpy(), reference(tables, INPUTS),

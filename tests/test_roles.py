@@ -222,6 +222,6 @@ def test_preprocessed_batches_held_or_streamed_are_the_same(tmp_path):
               batches(streamed.dataset("validation", prepared, preprocessor=preprocessor)),
               strict=True)
   for a, b in pairs:
-    assert sorted(a) == sorted(b) == ["click", "preprocessed/price", "preprocessed/user"]
+    assert sorted(a) == sorted(b) == ["click", "preprocessed/ids", "preprocessed/numbers"]
     for name in a:
       np.testing.assert_array_equal(a[name], b[name])

@@ -22,7 +22,8 @@ import tensorflow as tf
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.features import FeatureConfig
-from dcrnn_tf.layers.feature_encoder import FeaturePreprocessor, preprocessed_key
+from dcrnn_tf.layers.feature_encoder import (IDS, NUMBERS, FeaturePreprocessor,
+                                             preprocessed_key)
 
 # Bytes per value held: a `tf.string` element is a 24-byte `tstring` (strings of up to
 # 22 bytes live inside it), a numeric feature or a label a float32.
@@ -163,32 +164,38 @@ class InMemoryRows:
 
   def preprocessed(self, preprocessor: FeaturePreprocessor) -> "InMemoryRows":
     """These rows with every feature preprocessed once, as a model's `FeatureEncoder`
-    takes them (`preprocessed_key`s): a string column's distinct values are
-    preprocessed and each row gets its value's ids (a multi-categorical column keeps its
-    distinct values' ids and the index); a numeric column is preprocessed whole.
+    takes them (`FeaturePreprocessor`'s output: `IDS`, `NUMBERS`, a multi-categorical
+    feature's ids): a string column's distinct values are preprocessed and each row
+    gets its value's ids (a multi-categorical column keeps its distinct values' ids and
+    the index); numeric columns are preprocessed whole.
 
     Args:
       preprocessor: The model's preprocessing (`FeatureEncoder.preprocessor`, or a
         `FeaturePreprocessor` of the same config).
     """
     layout = preprocessor.layout
-    columns = {}
-    for feature in layout.categorical + layout.multi_categorical:
+
+    def distinct_and_index(feature):
       column = self.features[feature.name]
-      distinct, index = column if isinstance(column, tuple) else (column, None)
-      if feature in layout.multi_categorical:
-        ids = preprocessor.multi_ids(feature, distinct)
-        columns[preprocessed_key(feature.name)] = (ids, index) if index is not None else ids
-      else:
-        ids = preprocessor.ids(feature, distinct)
-        columns[preprocessed_key(feature.name)] = (ids if index is None
-                                                   else tf.gather(ids, index))
-    for group, compute in ((layout.bucketized, preprocessor.bucket_ids),
-                           (layout.standardized, preprocessor.standardized)):
-      if group:
-        values = compute({f.name: self.features[f.name] for f in group})
-        for i, feature in enumerate(group):
-          columns[preprocessed_key(feature.name)] = values[:, i]
+      return column if isinstance(column, tuple) else (column, None)
+
+    columns = {}
+    ids = []
+    for feature in layout.categorical:
+      distinct, index = distinct_and_index(feature)
+      rows = preprocessor.ids(feature, distinct)
+      ids.append((rows if index is None else tf.gather(rows, index))[:, tf.newaxis])
+    numbers = lambda group: {f.name: self.features[f.name] for f in group}
+    if layout.bucketized:
+      ids.append(preprocessor.bucket_ids(numbers(layout.bucketized)))
+    if ids:
+      columns[IDS] = tf.concat(ids, axis=1)
+    if layout.standardized:
+      columns[NUMBERS] = preprocessor.standardized(numbers(layout.standardized))
+    for feature in layout.multi_categorical:
+      distinct, index = distinct_and_index(feature)
+      rows = preprocessor.multi_ids(feature, distinct)
+      columns[preprocessed_key(feature.name)] = rows if index is None else (rows, index)
     return InMemoryRows(columns, self.labels)
 
   def _gather(self, indices: tf.Tensor):

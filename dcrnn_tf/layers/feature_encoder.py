@@ -1,7 +1,8 @@
 """Raw named features → one embedding per field, in two public pieces and their sum.
 
-* `FeaturePreprocessor` (no weights): raw values → ids, buckets and standardized
-  numbers, one tensor per feature under `preprocessed_key(name)`.
+* `FeaturePreprocessor` (no weights): raw values → table rows (`IDS`, one column per
+  categorical or bucketized feature), standardized numbers (`NUMBERS`) and the rows of
+  each multi-categorical feature (`preprocessed_key(name)`).
 * `FeatureEmbedding` (the trainable part): preprocessed features → `[batch, fields,
   dim]`.
 * `FeatureEncoder`: a `FeatureEmbedding` that preprocesses raw values itself, so a model
@@ -28,11 +29,13 @@ NUMERIC_KERNEL = "numeric_kernel"
 NUMERIC_BIAS = "numeric_bias"
 NUMERIC_MISSING = "numeric_missing"
 NUMERIC_WEIGHTS = (NUMERIC_KERNEL, NUMERIC_BIAS, NUMERIC_MISSING)
-PREPROCESSED = "preprocessed/"  # Key prefix of a preprocessed feature (names have no "/").
+PREPROCESSED = "preprocessed/"  # Key prefix of the preprocessed features (names have no "/").
+IDS = PREPROCESSED + "ids"  # Table rows of the categorical and bucketized features.
+NUMBERS = PREPROCESSED + "numbers"  # The standardized numeric features, NaN if missing.
 
 
 def preprocessed_key(name: str) -> str:
-  """The key of feature `name`'s preprocessed values."""
+  """The key of multi-categorical feature `name`'s table rows."""
   return PREPROCESSED + name
 
 
@@ -167,14 +170,19 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     the feature's `vocabulary` with a `StringLookup` (row 0: missing, the empty string;
     row 1: any value outside the vocabulary), or hashed into `num_buckets` rows with
     `Hashing` (plus a row for missing); the id is the row in the fused embedding table
-    (`FieldLayout.offsets`), int64 `[batch]`;
-  * multi-categorical: a `delimiter`-separated string, each value's id as above, a
-    ragged int64 `[batch, None]`;
+    (`FieldLayout.offsets`);
   * numeric, bucketized (`boundaries`): the id of the bucket of `t(x)` (bucket `i`
     holds `boundaries[i - 1] <= t(x) < boundaries[i]`; a separate row for missing),
     where `t` is `sign(x)·log1p(|x|)` for `log` features and the identity otherwise;
-  * numeric, standardized: `clip((t(x) - mean) / std, ±clip_value)`, float32 `[batch]`,
-    NaN where the value is missing (±inf is clipped).
+  * multi-categorical: a `delimiter`-separated string, each value's id as above;
+  * numeric, standardized: `clip((t(x) - mean) / std, ±clip_value)`, NaN where the
+    value is missing (±inf is clipped).
+
+  The ids of the categorical and bucketized features come packed in one int64 tensor
+  `IDS` `[batch, fields]` (`FieldLayout.looked_up` order), the standardized numbers in
+  one float32 `NUMBERS` `[batch, fields]` (`FieldLayout.standardized` order), and a
+  multi-categorical feature's ids as a ragged int64 `[batch, None]` under
+  `preprocessed_key(name)`: a training step gathers two tensors, not one per field.
 
   The preprocessing of a value depends on that value alone, so it can run once per
   distinct value of a column (`dcrnn_tf.data.in_memory.InMemoryRows.preprocessed`).
@@ -187,8 +195,8 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
        {"name": "price", "type": "numeric", "mean": 10.0, "std": 5.0}])
   out = preprocessor({"item": tf.constant([" b", "zzz"]),
                       "price": tf.constant([12.0, float("nan")])})
-  assert out[preprocessed_key("item")].numpy().tolist() == [3, 1]
-  assert out[preprocessed_key("price")].numpy()[0] == np.float32(0.4)
+  assert out[IDS].numpy().tolist() == [[3], [1]]
+  assert out[NUMBERS].numpy()[0, 0] == np.float32(0.4)
   ```
 
   Args:
@@ -203,7 +211,8 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
       integers for categorical features, floats for numeric ones. Extra keys are ignored.
 
   Returns:
-    A dict from `preprocessed_key(name)` to each feature's preprocessed values.
+    A dict: `IDS`, `NUMBERS` and `preprocessed_key(name)` of each multi-categorical
+    feature (the keys of the kinds of feature there are).
   """
 
   def __init__(self, features: Sequence[Union[Feature, Mapping[str, Any]]],
@@ -283,17 +292,17 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     if missing:
       raise KeyError(f"{type(self).__name__}: inputs lack the features {missing}.")
     inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
+    layout = self.layout
     out = {}
-    for feature in self.layout.categorical:
-      out[preprocessed_key(feature.name)] = self.ids(feature, inputs[feature.name])
-    for feature in self.layout.multi_categorical:
+    ids = [self.ids(f, inputs[f.name])[:, tf.newaxis] for f in layout.categorical]
+    if layout.bucketized:
+      ids.append(self.bucket_ids(inputs))
+    if ids:
+      out[IDS] = tf.concat(ids, axis=1)
+    if layout.standardized:
+      out[NUMBERS] = self.standardized(inputs)
+    for feature in layout.multi_categorical:
       out[preprocessed_key(feature.name)] = self.multi_ids(feature, inputs[feature.name])
-    for group, compute in ((self.layout.bucketized, self.bucket_ids),
-                           (self.layout.standardized, self.standardized)):
-      if group:
-        columns = compute(inputs)
-        for i, feature in enumerate(group):
-          out[preprocessed_key(feature.name)] = columns[:, i]
     return out
 
   def get_config(self) -> Dict[str, Any]:
@@ -384,21 +393,20 @@ class FeatureEmbedding(tf.keras.layers.Layer):
   def embed(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """`[batch, fields, dim]` of preprocessed features (what `call` returns)."""
     layout = self.layout
-    missing = [f.name for f in self.features if preprocessed_key(f.name) not in inputs]
+    expected = (([IDS] if layout.looked_up else [])
+                + ([NUMBERS] if layout.standardized else [])
+                + [preprocessed_key(f.name) for f in layout.multi_categorical])
+    missing = [key for key in expected if key not in inputs]
     if missing:
-      raise KeyError(f"{type(self).__name__}: inputs lack the preprocessed features "
-                     f"{missing}.")
-    column = lambda feature: inputs[preprocessed_key(feature.name)]
+      raise KeyError(f"{type(self).__name__}: inputs lack the preprocessed {missing}.")
     groups = []
     if layout.looked_up:
-      ids = tf.stack([tf.reshape(tf.cast(column(f), tf.int64), [-1])
-                      for f in layout.looked_up], axis=1)
-      groups.append(tf.nn.embedding_lookup(self.embedding, ids))
+      groups.append(tf.nn.embedding_lookup(self.embedding, inputs[IDS]))
     if layout.multi_categorical:
-      groups.append(tf.stack([self._pooled(f, column(f))
+      groups.append(tf.stack([self._pooled(f, inputs[preprocessed_key(f.name)])
                               for f in layout.multi_categorical], axis=1))
     if layout.standardized:
-      values = tf.stack([tf.reshape(column(f), [-1]) for f in layout.standardized], axis=1)
+      values = inputs[NUMBERS]
       missing = tf.math.is_nan(values)
       values = tf.where(missing, 0.0, values)[..., tf.newaxis]
       flag = tf.cast(missing, self.compute_dtype)[..., tf.newaxis]
