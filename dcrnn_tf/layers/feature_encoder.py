@@ -167,8 +167,9 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
   missing. Then:
 
   * categorical: a string (an integer is turned into its decimal string) looked up in
-    the feature's `vocabulary` with a `StringLookup` (row 0: missing, the empty string;
-    row 1: any value outside the vocabulary), or hashed into `num_buckets` rows with
+    the feature's `vocabulary` (row 0: missing, the empty string; row 1: any value
+    outside the vocabulary; one `StaticHashTable` holds every field's vocabulary, so
+    one lookup serves all fields of a batch), or hashed into `num_buckets` rows with
     `Hashing` (plus a row for missing); the id is the row in the fused embedding table
     (`FieldLayout.offsets`);
   * numeric, bucketized (`boundaries`): the id of the bucket of `t(x)` (bucket `i`
@@ -222,27 +223,74 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     self.layout = FieldLayout(self.features, "FeaturePreprocessor")
     self.clip_value = float(clip_value)
     self.na_values = tuple(str(v) for v in na_values)
-    # Sublayers without weights, made here so that the methods below work unbuilt.
-    self.lookups = {}
-    for feature in self.features:
-      if feature.num_buckets is not None:
-        self.lookups[feature.name] = tf.keras.layers.Hashing(feature.num_buckets,
-                                                             name=f"hashing_{feature.name}")
-      elif feature.is_categorical:
-        self.lookups[feature.name] = tf.keras.layers.StringLookup(
-            vocabulary=list(feature.vocabulary) or None, mask_token="", num_oov_indices=1,
-            name=f"lookup_{feature.name}")
+    # Made here, not in `build`, so that the methods below work on an unbuilt layer.
+    self.hashing = {f.name: tf.keras.layers.Hashing(f.num_buckets, name=f"hashing_{f.name}")
+                    for f in self.features if f.num_buckets is not None}
+    self.vocabulary_features = tuple(f for f in self.features
+                                     if f.is_categorical and f.num_buckets is None)
+    self._field_of = {f.name: i for i, f in enumerate(self.vocabulary_features)}
+    self.table = self._vocabulary_table() if self.vocabulary_features else None
+
+  def _vocabulary_table(self) -> tf.lookup.StaticHashTable:
+    """One table for the values of every field with a vocabulary: the key of value `v`
+    of the field `i` (in `vocabulary_features`) is `"<i>:<v>"`, its value the row in
+    the fused embedding table; `"<i>:"` (missing) is the field's `MISSING_ID` row. A
+    value outside the vocabulary is not in the table (its field's out-of-vocabulary
+    row). One lookup serves all fields at once."""
+    keys, rows = [], []
+    for i, feature in enumerate(self.vocabulary_features):
+      offset = self.layout.offsets[feature.name]
+      keys.append(f"{i}:")
+      rows.append(offset + MISSING_ID)
+      keys += [f"{i}:{token}" for token in feature.vocabulary]
+      rows += range(offset + OUT_OF_VOCABULARY_ID + 1,
+                    offset + OUT_OF_VOCABULARY_ID + 1 + len(feature.vocabulary))
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(keys, tf.constant(rows, tf.int64)),
+        default_value=-1)
+
+  def _normalized(self, values: tf.Tensor, lowercase: tf.Tensor) -> tf.Tensor:
+    """`normalize_strings` of values whose last axis are fields, each lowercased where
+    `lowercase` (`[fields]` booleans) says."""
+    if values.dtype != tf.string:
+      values = tf.strings.as_string(values)
+    values = tf.strings.strip(values)
+    if self.na_values:
+      plain = normalize_strings(tf.constant(list(self.na_values)))
+      lowered = normalize_strings(tf.constant(list(self.na_values)), lowercase=True)
+      lower = tf.strings.lower(values, encoding="utf-8")
+      missing = tf.where(lowercase,
+                         tf.reduce_any(lower[..., tf.newaxis] == lowered, axis=-1),
+                         tf.reduce_any(values[..., tf.newaxis] == plain, axis=-1))
+      return tf.where(missing, "", tf.where(lowercase, lower, values))
+    return tf.where(lowercase, tf.strings.lower(values, encoding="utf-8"), values)
+
+  def _vocabulary_ids(self, values: tf.Tensor, fields: Sequence[Feature]) -> tf.Tensor:
+    """Table rows of `values` `[..., len(fields)]` of vocabulary features (or of one
+    field, `[...]` with `fields` of one feature)."""
+    index = [self._field_of[f.name] for f in fields]
+    prefixes = tf.constant([f"{i}:" for i in index])
+    oov = tf.constant([self.layout.offsets[f.name] + OUT_OF_VOCABULARY_ID for f in fields],
+                      tf.int64)
+    lowercase = tf.constant([f.lowercase for f in fields])
+    if len(fields) == 1:
+      prefixes, oov, lowercase = prefixes[0], oov[0], lowercase[0]
+    values = self._normalized(values, lowercase)
+    rows = self.table.lookup(tf.strings.join([tf.broadcast_to(prefixes, tf.shape(values)),
+                                              values]))
+    return tf.where(rows < 0, oov, rows)
 
   def ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
     """Table rows (offset) of categorical values of `feature`, any shape, strings or
     integers."""
+    if feature.num_buckets is None:
+      return self._vocabulary_ids(values, [feature])
     if values.dtype != tf.string:
       values = tf.strings.as_string(values)
     values = normalize_strings(values, feature.lowercase, self.na_values)
-    ids = self.lookups[feature.name](values)
-    if feature.num_buckets is not None:
-      ids = tf.where(values == "", tf.constant(feature.num_buckets, ids.dtype), ids)
-    return tf.cast(ids, tf.int64) + self.layout.offsets[feature.name]
+    ids = tf.where(values == "", tf.constant(feature.num_buckets, tf.int64),
+                   tf.cast(self.hashing[feature.name](values), tf.int64))
+    return ids + self.layout.offsets[feature.name]
 
   def multi_ids(self, feature: Feature, values: tf.Tensor) -> tf.RaggedTensor:
     """`[batch, None]` table rows of a multi-categorical feature's values."""
@@ -260,6 +308,23 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     missing = tf.math.is_nan(values)
     log = tf.constant([f.log for f in features])
     return tf.where(log, tf.sign(values) * tf.math.log1p(tf.abs(values)), values), missing
+
+  def categorical_ids(self, inputs: Mapping[str, tf.Tensor]) -> List[tf.Tensor]:
+    """`[batch, 1]` table rows of each categorical feature, in `layout.categorical`
+    order: the fields with a vocabulary looked up together (strings and integers
+    apart), hashed fields one by one."""
+    columns = {}
+    vocabulary = [f for f in self.layout.categorical if f.num_buckets is None]
+    for kind in (True, False):
+      fields = [f for f in vocabulary if (inputs[f.name].dtype == tf.string) == kind]
+      if fields:
+        rows = self._vocabulary_ids(tf.stack([inputs[f.name] for f in fields], axis=1),
+                                    fields)
+        columns.update({f.name: rows[:, i:i + 1] for i, f in enumerate(fields)})
+    for feature in self.layout.categorical:
+      if feature.num_buckets is not None:
+        columns[feature.name] = self.ids(feature, inputs[feature.name])[:, tf.newaxis]
+    return [columns[f.name] for f in self.layout.categorical]
 
   def bucket_ids(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
     """`[batch, bucketized features]` table rows (offset) of the buckets of the
@@ -294,7 +359,7 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     inputs = {f.name: tf.reshape(inputs[f.name], [-1]) for f in self.features}
     layout = self.layout
     out = {}
-    ids = [self.ids(f, inputs[f.name])[:, tf.newaxis] for f in layout.categorical]
+    ids = self.categorical_ids(inputs)
     if layout.bucketized:
       ids.append(self.bucket_ids(inputs))
     if ids:
