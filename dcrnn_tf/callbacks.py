@@ -185,8 +185,9 @@ class StepCheckpoint(EpochCheckpoint):
 
 class TrainingRates:
   """The training rate of every epoch a `Trainer` trained in this process: rows and
-  seconds of its training steps, input included, validation and checkpoints excluded
-  (from the epoch's start to the start of its validation).
+  seconds of its training steps, input included, validation and the epoch's checkpoint
+  excluded (from the epoch's start to the start of its validation); the checkpoints of
+  `checkpoint_every_steps`, written between steps, count.
 
   Attributes:
     epochs: `(epoch, rows, seconds)` per epoch, 0-based epochs in training order.
@@ -212,7 +213,7 @@ class _EpochTimer(tf.keras.callbacks.Callback):
   """Times the training steps of each epoch for `TrainingRates`: from the epoch's
   start to the start of its validation, or to its end without validation. It has no
   batch-level hooks (a parameter-server strategy allows none), and comes first among
-  the callbacks, so the epoch's checkpoint is not timed."""
+  the callbacks, so the epoch's checkpoint is not timed (step checkpoints are)."""
 
   def __init__(self, rates: TrainingRates, train_input: distribute.TrainingInput,
                skip: int):

@@ -1,10 +1,9 @@
 """Early stopping on a validation metric, keeping the best epoch's weights.
 
-One implementation for `dcrnn_tf.main` (through `dcrnn_tf.trainer.Trainer`, which fits
-one epoch per `model.fit` call and resumes from checkpoints) and for the benchmark's
-runs (`dcrnn_tf.benchmark.worker`, one `model.fit` over every epoch). Its state, the
-best value, the best epoch and the epochs since, lives in variables
-(`EarlyStopping.state`) so that a checkpoint holds it; the best weights are kept by a `BestWeights` store, in
+`dcrnn_tf.trainer.Trainer` uses it (one epoch per `model.fit` call, resuming from
+checkpoints), for `dcrnn_tf.main` and the benchmark's runs alike. Its state, the best
+value, the best epoch and the epochs since, lives in variables (`EarlyStopping.state`)
+so that a checkpoint holds it; the best weights are kept by a `BestWeights` store, in
 memory by default or in a checkpoint (the trainer's, which survives a restart).
 """
 
@@ -15,6 +14,8 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import numpy as np
 import tensorflow as tf
 
+from dcrnn_tf import errors
+
 DEFAULT_MONITOR = "val_loss"
 
 
@@ -24,6 +25,18 @@ def monitored_figures(output_names: Sequence[str]) -> List[str]:
   figures = ["loss"] + [f"{name}_{kind}" for name in output_names
                         for kind in ("loss", "auc")]
   return [prefix + figure for prefix in ("val_", "") for figure in figures]
+
+
+def check_monitor(monitor: str, output_names: Sequence[str]) -> None:
+  """Refuses a monitor that training does not report (`monitored_figures`).
+
+  Raises:
+    errors.UsageError: Naming `--early_stopping_monitor` and the figures there are.
+  """
+  known = monitored_figures(output_names)
+  if monitor not in known:
+    raise errors.UsageError(f"--early_stopping_monitor={monitor} is not a figure that "
+                            f"training reports; use one of {known}.")
 
 
 def monitor_mode(monitor: str) -> str:

@@ -201,10 +201,7 @@ def check_early_stopping_monitor(options: DataOptions) -> None:
     prepared = model_directory().file(model_dir.FEATURE_CONFIG)
     config = FeatureConfig.load(prepared if os.path.exists(prepared)
                                 else options.path("feature_config"))
-    known = early_stopping.monitored_figures(config.output_names)
-    if FLAGS.early_stopping_monitor not in known:
-      raise errors.UsageError(f"--early_stopping_monitor={FLAGS.early_stopping_monitor} is "
-                           f"not a figure that training reports; use one of {known}.")
+    early_stopping.check_monitor(FLAGS.early_stopping_monitor, config.output_names)
 
 
 class TestBatches:
@@ -426,6 +423,11 @@ def run_mode(strategy: tf.distribute.Strategy) -> None:
       save_prepared_feature_config(directory, data, feature_config)
       return
     config, first_run = run_config(directory, feature_config)
+    if first_run and distribute.is_multi_worker(strategy) and distribute.is_chief(strategy):
+      # The other workers, next in this block, read the prepared config instead of
+      # scanning the training files again. The model is built below, by all workers
+      # together; should that fail, the prepared config stays (as after --mode=prepare).
+      save_prepared_feature_config(directory, data, feature_config)
   tf.keras.utils.set_random_seed(FLAGS.seed)
   try:
     run = trainer.Trainer(config["model"], config["options"], feature_config,

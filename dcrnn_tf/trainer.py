@@ -194,7 +194,7 @@ class Trainer:
         with more than one step per execution where the data's size is unknown).
       verbose: Keras progress: 0 silent, 1 progress bar, 2 one line per epoch.
 
-    Every epoch's training rate is logged and kept in `rates` (`TrainingRate`).
+    Every epoch's training rate is logged and kept in `rates` (`callbacks.TrainingRates`).
     With early stopping, training ends once `early_stopping_patience` epochs have
     passed without improvement (also when resuming a run that had stopped); the model
     then holds the last epoch's weights until `restore_best`.

@@ -262,3 +262,17 @@ def test_checkpoints_keep_the_encoders_variable_names(tmp_path, config):
   assert keys == {f"model/encoder/{name}/.ATTRIBUTES/VARIABLE_VALUE"
                   for name in ("embedding", "numeric_kernel", "numeric_bias",
                                "numeric_missing")}
+
+
+def test_integer_columns_of_any_width_look_up_as_their_decimal_strings():
+  features = [Feature("a", "categorical", dtype="int64", vocabulary=("1", "2")),
+              Feature("b", "categorical", dtype="int64", vocabulary=("7",)),
+              Feature("c", "categorical", vocabulary=("x",))]
+  preprocessor = FeaturePreprocessor(features)
+  ids = preprocessor({"a": tf.constant([2, 5], tf.int32), "b": tf.constant([7, 7], tf.int64),
+                      "c": tf.constant(["x", ""])})[IDS]
+  as_strings = preprocessor({"a": tf.constant(["2", "5"]), "b": tf.constant(["7", "7"]),
+                             "c": tf.constant(["x", ""])})[IDS]
+  np.testing.assert_array_equal(ids, as_strings)
+  # Rows: a's block (missing, unknown, "1", "2"), then b's, then c's.
+  assert ids.numpy().tolist() == [[3, 6, 9], [1, 6, 7]]

@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from absl import flags
 from absl import logging
 
+from dcrnn_tf import early_stopping
 from dcrnn_tf import errors
 from dcrnn_tf import flag_checks
 from dcrnn_tf import model_dir
@@ -138,6 +139,8 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
   feature_config = directory.prepared_feature_config(data, may_prepare=True)
   directory.save_prepared_feature_config(feature_config, data.options.path("feature_config"),
                                          FLAGS.split, FLAGS.split_seed)
+  if FLAGS.early_stopping_patience:
+    early_stopping.check_monitor(FLAGS.early_stopping_monitor, feature_config.output_names)
   for role in ROLES:
     if role not in data.reports:
       data.check(role, feature_config)
@@ -286,6 +289,7 @@ def run_benchmark() -> Dict[str, Any]:
           "embedding_dim": FLAGS.embedding_dim, "batch_size": FLAGS.batch_size,
           "learning_rate": FLAGS.learning_rate, "epochs": setting("epochs"),
           "patience": FLAGS.early_stopping_patience,
+          "early_stopping_monitor": FLAGS.early_stopping_monitor,
           "steps_per_execution": FLAGS.steps_per_execution,
           "max_train_batches": setting("max_train_batches"),
           "seeds": [int(s) for s in setting("seeds")],

@@ -114,6 +114,8 @@ def cached_training_rate(model: tf.keras.Model, dataset: tf.data.Dataset, batch_
   windows of `batches` steps after a warm-up window, and the median window rate is
   returned (robust to other processes on a shared machine). Trains `model` further.
   """
+  # A window spans at least one call of the compiled step (steps per execution).
+  batches = max(batches, int(model._steps_per_execution))  # pylint: disable=protected-access
   cached = dataset.take(batches).cache().repeat()
   for _ in cached.take(batches):
     pass

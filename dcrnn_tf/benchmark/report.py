@@ -305,6 +305,17 @@ def _table_row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _stopping(settings: Mapping[str, Any]) -> str:
+  """How the runs stopped (JSONs from before `early_stopping_monitor` watched the
+  validation loss)."""
+  if not settings["patience"]:
+    return "no early stopping"
+  monitor = settings.get("early_stopping_monitor", "val_loss")
+  watched = "the validation loss" if monitor == "val_loss" else f"`{monitor}`"
+  return (f"early stopping on {watched} (patience {settings['patience']}, best epoch's "
+          "weights restored)")
+
+
 def section(bench: Mapping[str, Any], figures_dir: str) -> str:
   """The Markdown section of one benchmark (figures linked under `figures_dir`)."""
   settings = bench["settings"]
@@ -328,9 +339,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       f"Data: `{settings['train_path']}`, split {settings['split']} (train {rows['train']:,}, "
       f"validation {rows['validation']:,}, test {rows['test']:,} rows). Every model: "
       f"embedding size {settings['embedding_dim']}, batch {settings['batch_size']}, Adam "
-      f"(learning rate {settings['learning_rate']}), at most {settings['epochs']} epochs with "
-      f"early stopping on the validation loss (patience {settings['patience']}, best "
-      f"epoch's weights restored); metrics on the test part, mean ± std over seeds "
+      f"(learning rate {settings['learning_rate']}), at most {settings['epochs']} epochs, "
+      f"{_stopping(settings)}; metrics on the test part, mean ± std over seeds "
       f"{settings['seeds']}"
       + (f" (ablations: {settings['ablation_seeds']})." if bench["ablations"] else "."),
       "",

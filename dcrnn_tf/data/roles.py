@@ -148,7 +148,8 @@ class DataRoles:
     self.report_path = report_path
     self.reports: Dict[str, scan.ScanReport] = {}
     self.held: Dict[str, Optional[in_memory.InMemoryRows]] = {}
-    self.preprocessed: Dict[str, in_memory.InMemoryRows] = {}
+    # By role: the preprocessor and the rows held in memory that it preprocessed.
+    self.preprocessed: Dict[str, Tuple[FeaturePreprocessor, in_memory.InMemoryRows]] = {}
 
   def source(self, role: str) -> Tuple[str, Optional[Split]]:
     """The role's files, and the part of the split it reads (None: all rows)."""
@@ -240,8 +241,11 @@ class DataRoles:
     held = self.in_memory(role, feature_config)
     if held is not None and preprocessor is not None:
       if role not in self.preprocessed:
-        self.preprocessed[role] = held.preprocessed(preprocessor)
-      held = self.preprocessed[role]
+        self.preprocessed[role] = (preprocessor, held.preprocessed(preprocessor))
+      if self.preprocessed[role][0] is not preprocessor:
+        raise ValueError(f"DataRoles: the {role} rows were preprocessed by another "
+                         "FeaturePreprocessor; use one per DataRoles (the model's).")
+      held = self.preprocessed[role][1]
     if held is not None:
       return held.dataset(self.options.batch_size, shuffle=shuffle, seed=seed,
                           transform=transform)

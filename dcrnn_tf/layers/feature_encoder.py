@@ -311,16 +311,16 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
 
   def categorical_ids(self, inputs: Mapping[str, tf.Tensor]) -> List[tf.Tensor]:
     """`[batch, 1]` table rows of each categorical feature, in `layout.categorical`
-    order: the fields with a vocabulary looked up together (strings and integers
-    apart), hashed fields one by one."""
+    order: the fields with a vocabulary looked up together (integers as their decimal
+    strings), hashed fields one by one."""
     columns = {}
-    vocabulary = [f for f in self.layout.categorical if f.num_buckets is None]
-    for kind in (True, False):
-      fields = [f for f in vocabulary if (inputs[f.name].dtype == tf.string) == kind]
-      if fields:
-        rows = self._vocabulary_ids(tf.stack([inputs[f.name] for f in fields], axis=1),
-                                    fields)
-        columns.update({f.name: rows[:, i:i + 1] for i, f in enumerate(fields)})
+    fields = [f for f in self.layout.categorical if f.num_buckets is None]
+    if fields:
+      as_strings = lambda values: (values if values.dtype == tf.string
+                                   else tf.strings.as_string(values))
+      rows = self._vocabulary_ids(
+          tf.stack([as_strings(inputs[f.name]) for f in fields], axis=1), fields)
+      columns.update({f.name: rows[:, i:i + 1] for i, f in enumerate(fields)})
     for feature in self.layout.categorical:
       if feature.num_buckets is not None:
         columns[feature.name] = self.ids(feature, inputs[feature.name])[:, tf.newaxis]
