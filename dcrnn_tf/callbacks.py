@@ -202,10 +202,10 @@ class TrainingRates:
     `skip` steps done before) and logs each epoch's rate."""
     return _EpochTimer(self, train_input, skip)
 
-  def rows_per_s(self, skip_first: bool = True) -> float:
-    """Training rows per second over the epochs timed, by default without the first
-    one timed (it traces the step functions) where more than one was."""
-    timed = self.epochs[1:] if skip_first and len(self.epochs) > 1 else self.epochs
+  def rows_per_s(self) -> float:
+    """Training rows per second over the epochs timed, without the first one (it traces
+    the step functions) where more than one was."""
+    timed = self.epochs[1:] if len(self.epochs) > 1 else self.epochs
     return sum(rows for _, rows, _ in timed) / sum(seconds for _, _, seconds in timed)
 
 
