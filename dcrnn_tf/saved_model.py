@@ -3,7 +3,7 @@
 import os
 import shutil
 import time
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,37 +18,79 @@ from dcrnn_tf.serving import (EXAMPLES, PREDICT_FEATURES, SERVING_DEFAULT, SIGNA
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 WARMUP_BATCH_SIZES = (1, 8, 64)
+# Key fingerprints are taken in [0, 2**62).
+_FINGERPRINT_RANGE = 2 ** 62
 
 
-def keys_of_examples(serialized: tf.Tensor) -> tf.RaggedTensor:
-  """The feature keys of each serialized `tf.Example`, `[batch, (keys)]`, decoded with
-  the stock `DecodeProtoV2` op (`tf.io.parse_example` cannot tell an absent key).
-  An empty batch gets no keys: the op refuses an empty input, so one empty example
-  (a valid `tf.Example`) is decoded after the batch and dropped."""
+def example_entries(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
+  """The feature entries (serialized `Features.FeatureEntry`s, `[batch, most entries]`,
+  padded with `""`) of each serialized `tf.Example` and how many each carries
+  (`[batch]`), decoded with the stock `DecodeProtoV2` op (`tf.io.parse_example` cannot
+  tell an absent key from a key with no value). The op refuses an empty input, so one
+  empty message (a valid `tf.Example`) is decoded after the batch and dropped."""
   padded = tf.concat([serialized, [""]], axis=0)
   features = tf.io.decode_proto(padded, "tensorflow.Example", ["features"],
                                 [tf.string]).values[0]
   features = tf.strings.reduce_join(features, axis=1)  # [batch]: one message or none.
   sizes, (entries,) = tf.io.decode_proto(features, "tensorflow.Features", ["feature"],
                                          [tf.string])
-  entries = tf.RaggedTensor.from_tensor(entries, lengths=sizes[:, 0])
-  keys = tf.io.decode_proto(tf.concat([entries.flat_values, [""]], axis=0),
-                            "tensorflow.Features.FeatureEntry", ["key"],
-                            [tf.string]).values[0][:-1]
-  return entries.with_flat_values(tf.strings.reduce_join(keys, axis=1))[:-1]
+  return entries[:-1], sizes[:-1, 0]
 
 
-def _refuse(bad: tf.Tensor, *message) -> None:
-  """Fails the request (InvalidArgumentError) if any of `bad` `[batch]` is true; the
-  message names the first such example, then `message` (strings, string tensors
-  `[batch]` taken at that example). Names are quoted with backticks: the Assert op
-  escapes quotation marks."""
-  # Padded with one good example, so that an empty batch passes (and indexes nothing).
-  first = tf.argmax(tf.concat([tf.cast(bad, tf.int32), [0]], axis=0), output_type=tf.int32)
-  parts = [part if isinstance(part, str) else tf.concat([part, [""]], axis=0)[first]
-           for part in message]
-  tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [tf.strings.join(
-      [f"{SERVING_DEFAULT}: example ", tf.strings.as_string(first), " "] + parts)])
+def entry_keys(entries: tf.Tensor) -> tf.Tensor:
+  """The keys `[n]` of feature entries `[n]` (`example_entries`)."""
+  keys = tf.io.decode_proto(tf.concat([entries, [""]], axis=0),
+                            "tensorflow.Features.FeatureEntry", ["key"], [tf.string])
+  return tf.strings.reduce_join(keys.values[0], axis=1)[:-1]
+
+
+def entry_key_fingerprints(entries: tf.Tensor) -> tf.Tensor:
+  """The fingerprints (`tf.strings.to_hash_bucket_fast` into `[0, 2**62)`) of the keys
+  of feature entries of any shape (a padding entry's means nothing)."""
+  def fingerprints():
+    keys = tf.io.decode_proto(entries, "tensorflow.Features.FeatureEntry", ["key"],
+                              [tf.string]).values[0]  # [..., 1], or [..., 0]: no key.
+    return tf.reduce_sum(tf.strings.to_hash_bucket_fast(keys, _FINGERPRINT_RANGE), axis=-1)
+  # The op refuses an empty input.
+  return tf.cond(tf.size(entries) > 0, fingerprints,
+                 lambda: tf.zeros(tf.shape(entries), tf.int64))
+
+
+def _carried_keys(entries: tf.Tensor, sizes: tf.Tensor, allowed: Sequence[str],
+                  keys: Sequence[str]) -> Tuple[tf.Tensor, tf.Tensor]:
+  """Which keys the examples of `example_entries` carry.
+
+  Returns:
+    `present` (`[batch, len(keys)]`: whether example b carries `keys[k]`, one of
+    `allowed`) and `unknown` (`[batch, most entries]`: whether the entry carries a key
+    not in `allowed`).
+  """
+  # The known keys sorted by fingerprint: a key's slot is a binary search away.
+  with tf.init_scope():  # Eagerly, while a function is traced.
+    fingerprints = tf.strings.to_hash_bucket_fast(allowed, _FINGERPRINT_RANGE).numpy()
+  if len(set(fingerprints)) < len(allowed):
+    raise ValueError(f"Two of the request keys {allowed} share a fingerprint; rename one.")
+  order = np.argsort(fingerprints)
+  known_fingerprints = tf.constant(fingerprints[order])
+  carried_fingerprints = entry_key_fingerprints(entries)
+  slots = tf.minimum(tf.searchsorted(known_fingerprints, tf.reshape(carried_fingerprints, [-1]),
+                                     out_type=tf.int32), len(allowed) - 1)
+  slots = tf.reshape(slots, tf.shape(entries))
+  carried = tf.sequence_mask(sizes, tf.shape(entries)[1])
+  known = tf.gather(known_fingerprints, slots) == carried_fingerprints
+  batch = tf.shape(entries, out_type=tf.int32)[0]
+  cells = tf.where(carried & known, tf.range(batch)[:, tf.newaxis] * len(allowed) + slots,
+                   batch * len(allowed))  # The last cell takes the rest.
+  present = tf.reshape(tf.math.unsorted_segment_sum(
+      tf.ones_like(cells), cells, batch * len(allowed) + 1)[:-1], [batch, len(allowed)]) > 0
+  slot_of = {allowed[i]: slot for slot, i in enumerate(order)}
+  return (tf.gather(present, [slot_of[key] for key in keys], axis=1),
+          carried & tf.logical_not(known))
+
+
+def _first(bad: tf.Tensor) -> tf.Tensor:
+  """The index of the first true value of `bad` `[n]` (0 if none)."""
+  return tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32)
 
 
 def parse_request_examples(serialized: tf.Tensor,
@@ -59,7 +101,13 @@ def parse_request_examples(serialized: tf.Tensor,
   label and `ignore` columns are allowed and unused. An example that lacks a feature,
   carries one under both keys, carries any other key, or holds two or more values of a
   single-valued feature fails the request with an InvalidArgumentError naming the
-  example and the key.
+  example and the key (the first failing check of the first example that fails it:
+  unknown keys, then each feature in the config's order).
+
+  The checks run on the whole batch at once, and the message is only built for a
+  request that fails. Keys are compared by their 62-bit fingerprints
+  (`entry_key_fingerprints`): an unknown key passes for a known one only if their
+  fingerprints coincide, a chance of about 2**-62 per key.
   """
   feature_keys = example_keys(feature_config)
   column_spec = example_feature_spec(feature_config, with_labels=False)
@@ -69,31 +117,69 @@ def parse_request_examples(serialized: tf.Tensor,
   # Keys are checked once the examples parse, so a record that is no tf.Example (or a
   # value of the wrong type) fails with the parser's error.
   with tf.control_dependencies([values.flat_values for values in parsed.values()]):
-    keys = keys_of_examples(serialized)
+    entries, sizes = example_entries(serialized)
   allowed = sorted({k for ks in feature_keys.values() for k in ks}
                    | {label.source for label in feature_config.labels}
                    | set(feature_config.ignore))
-  unknown = keys.with_flat_values(tf.logical_not(tf.reduce_any(
-      keys.flat_values[:, tf.newaxis] == tf.constant(allowed), axis=1)))
-  _refuse(tf.reduce_any(unknown, axis=1), "has unknown keys `",
-          tf.strings.reduce_join(tf.ragged.boolean_mask(keys, unknown), axis=1,
-                                 separator="`, `"),
-          f"` (known keys: {', '.join(f'`{key}`' for key in allowed)})")
-  columns = {}
-  for feature in feature_config.features:
-    found = [tf.reduce_any(keys == key, axis=1) for key in feature_keys[feature.name]]
+  features = feature_config.features
+  first_keys = [feature_keys[f.name][0] for f in features]
+  last_keys = [feature_keys[f.name][-1] for f in features]
+  key_lengths = {key: values.row_lengths() for key, values in parsed.items()}
+  # When each example's entries are as many as its feature keys with values (most
+  # requests: no key without a value, no label, no unknown key), the keys need no
+  # decoding; otherwise they are decoded and compared.
+  with_values = tf.add_n([tf.cast(lengths > 0, tf.int32) for lengths in key_lengths.values()])
+
+  def from_values():
+    return (tf.stack([key_lengths[key] > 0 for key in first_keys + last_keys], axis=1),
+            tf.zeros(tf.shape(entries), tf.bool))
+
+  present, unknown = tf.cond(
+      tf.reduce_all(sizes == with_values), from_values,
+      lambda: _carried_keys(entries, sizes, allowed, first_keys + last_keys))
+  by_first, by_last = present[:, :len(features)], present[:, len(features):]
+  lengths = tf.stack([sum(key_lengths[key] for key in feature_keys[f.name])
+                      for f in features], axis=1)
+  two_keys = tf.constant([len(feature_keys[f.name]) == 2 for f in features])
+  single = tf.constant([f.type != MULTI_CATEGORICAL for f in features])
+  # One column per check, in the order they are reported.
+  bad = tf.concat([
+      tf.reduce_any(unknown, axis=1, keepdims=True),
+      tf.reshape(tf.stack([tf.logical_not(by_first | by_last),
+                           by_first & by_last & two_keys,
+                           (lengths > 1) & single], axis=2), [-1, 3 * len(features)])],
+      axis=1)
+  openings, endings = [], []
+  for feature in features:
     either = " or ".join(f"`{key}`" for key in feature_keys[feature.name])
-    _refuse(tf.logical_not(tf.reduce_any(found, axis=0)),
-            f"lacks the feature `{feature.name}` (key {either}; send a missing value as "
-            "the key with no value, an empty string or NaN)")
-    if len(found) == 2:
-      _refuse(found[0] & found[1], f"carries the feature `{feature.name}` twice, as {either}")
-    columns[feature.source] = tf.concat([parsed[key] for key in feature_keys[feature.name]],
-                                        axis=1)
-    if feature.type != MULTI_CATEGORICAL:
-      lengths = columns[feature.source].row_lengths()
-      _refuse(lengths > 1, "holds ", tf.strings.as_string(lengths),
-              f" values of the feature `{feature.name}`, expected at most 1")
+    openings += [f"lacks the feature `{feature.name}` (key {either}; send a missing value "
+                 "as the key with no value, an empty string or NaN)",
+                 f"carries the feature `{feature.name}` twice, as {either}", "holds "]
+    endings += ["", "", f" values of the feature `{feature.name}`, expected at most 1"]
+  openings = tf.constant(["has unknown keys `"] + openings)
+  endings = tf.constant(
+      [f"` (known keys: {', '.join(f'`{key}`' for key in allowed)})"] + endings)
+
+  def message():
+    column = _first(tf.reduce_any(bad, axis=0))
+    example = _first(bad[:, column])
+    feature = tf.maximum(column - 1, 0) // 3
+    details = tf.stack([
+        tf.strings.reduce_join(entry_keys(tf.boolean_mask(entries[example],
+                                                          unknown[example])),
+                               separator="`, `"),
+        tf.strings.as_string(lengths[example, feature]), ""])
+    detail = details[tf.where(column == 0, 0, tf.where(column % 3 == 0, 1, 2))]
+    return tf.strings.join([f"{SERVING_DEFAULT}: example ", tf.strings.as_string(example),
+                            " ", openings[column], detail, endings[column]])
+
+  failed = tf.reduce_any(bad)
+  tf.debugging.Assert(tf.logical_not(failed),
+                      [tf.cond(failed, message, lambda: tf.constant(""))])
+  columns = {}
+  for feature in features:
+    columns[feature.source] = tf.concat(
+        [parsed[key] for key in feature_keys[feature.name]], axis=1)
   return feature_values(columns, feature_config)
 
 

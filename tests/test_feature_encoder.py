@@ -276,3 +276,21 @@ def test_integer_columns_of_any_width_look_up_as_their_decimal_strings():
   np.testing.assert_array_equal(ids, as_strings)
   # Rows: a's block (missing, unknown, "1", "2"), then b's, then c's.
   assert ids.numpy().tolist() == [[3, 6, 9], [1, 6, 7]]
+
+
+def test_a_value_of_na_values_is_missing_even_where_a_vocabulary_holds_it():
+  features = [Feature("a", "categorical", vocabulary=("?", "x")),
+              Feature("b", "categorical", vocabulary=("x", "none"), lowercase=True),
+              Feature("c", "categorical", vocabulary=("x",))]
+  preprocessor = FeaturePreprocessor(features, na_values=["?", " NONE "])
+  ids = preprocessor({"a": tf.constant(["?", " x", "y", ""]),
+                      "b": tf.constant(["None", "X ", "?", "y"]),
+                      "c": tf.constant(["NONE", "x", "none", "?"])})[IDS]
+  # Rows: a's block (missing 0, unknown 1, "?" 2, "x" 3), b's from 4, c's from 8.
+  assert ids.numpy().tolist() == [[0, 4, 8], [3, 6, 10], [1, 4, 9], [0, 5, 8]]
+
+
+def test_the_same_value_in_two_fields_gets_each_fields_row():
+  features = [Feature(name, "categorical", vocabulary=("x", "y")) for name in "abc"]
+  ids = FeaturePreprocessor(features)({name: tf.constant(["y", "x"]) for name in "abc"})[IDS]
+  assert ids.numpy().tolist() == [[3, 7, 11], [2, 6, 10]]

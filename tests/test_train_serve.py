@@ -145,6 +145,34 @@ def test_examples_with_missing_unknown_or_doubled_keys_are_refused(served, colum
   assert any(message in error.value.message for message in messages), error.value.message
 
 
+def test_the_first_failing_check_of_the_first_failing_example_is_named(served):
+  by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
+  no_age = _example(**{k: v for k, v in GOOD.items() if k != "age"})
+  two_hours = _example(**{**GOOD, "hours": [1.0, 2.0]})
+  unknown = _example(**GOOD, colour=["red"])
+  cases = [
+      # Unknown keys come first, whichever example carries them.
+      ([two_hours, no_age, unknown], UNKNOWN_KEYS.format("`colour`").replace(
+          "example 1", "example 2")),
+      # Then the features in the config's order (`age` before `hours`), each example.
+      ([two_hours, no_age], "serving_default: example 1 lacks the feature `age`"),
+      ([_example(**GOOD), two_hours, two_hours],
+       "serving_default: example 1 holds 2 values of the feature `hours`, expected at most 1"),
+      # An example with no feature at all lacks the first one.
+      ([_example(**GOOD), b""], "serving_default: example 1 lacks the feature `workclass`"),
+  ]
+  for examples, message in cases:
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+      by_examples(examples=tf.constant(examples))
+    assert message in error.value.message, error.value.message
+
+
+def test_a_request_that_is_no_example_fails_with_the_parser_error(served):
+  by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
+  with pytest.raises(tf.errors.InvalidArgumentError, match="Could not parse example input"):
+    by_examples(examples=tf.constant([_example(**GOOD), b"not a proto"]))
+
+
 def test_a_multi_categorical_feature_takes_several_values(served):
   by_examples = served["loaded"].signatures[serving.SERVING_DEFAULT]
   outputs = by_examples(examples=tf.constant([_example(**{**GOOD, "tags": ["a", "b"]})]))

@@ -32,6 +32,8 @@ NUMERIC_WEIGHTS = (NUMERIC_KERNEL, NUMERIC_BIAS, NUMERIC_MISSING)
 PREPROCESSED = "preprocessed/"  # Key prefix of the preprocessed features (names have no "/").
 IDS = PREPROCESSED + "ids"  # Table rows of the categorical and bucketized features.
 NUMBERS = PREPROCESSED + "numbers"  # The standardized numeric features, NaN if missing.
+_FINGERPRINTS = 2 ** 63 - 1  # Values are fingerprinted into [0, 2**63 - 1).
+_FIELD_SALT = np.uint64(0x9E3779B97F4A7C15)  # Field i's keys: fingerprint xor i * this.
 
 
 def preprocessed_key(name: str) -> str:
@@ -231,54 +233,76 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
     self._field_of = {f.name: i for i, f in enumerate(self.vocabulary_features)}
     self.table = self._vocabulary_table() if self.vocabulary_features else None
 
-  def _vocabulary_table(self) -> tf.lookup.StaticHashTable:
-    """One table for the values of every field with a vocabulary: the key of value `v`
-    of the field `i` (in `vocabulary_features`) is `"<i>:<v>"`, its value the row in
-    the fused embedding table; `"<i>:"` (missing) is the field's `MISSING_ID` row. A
-    value outside the vocabulary is not in the table (its field's out-of-vocabulary
-    row). One lookup serves all fields at once."""
-    keys, rows = [], []
-    for i, feature in enumerate(self.vocabulary_features):
-      offset = self.layout.offsets[feature.name]
-      keys.append(f"{i}:")
-      rows.append(offset + MISSING_ID)
-      keys += [f"{i}:{token}" for token in feature.vocabulary]
-      rows += range(offset + OUT_OF_VOCABULARY_ID + 1,
-                    offset + OUT_OF_VOCABULARY_ID + 1 + len(feature.vocabulary))
-    return tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(keys, tf.constant(rows, tf.int64)),
-        default_value=-1)
+  def _field_salts(self, fields: Sequence[Feature]) -> np.ndarray:
+    """The int64 that tags each field's keys in `table` (see `_vocabulary_table`)."""
+    index = np.array([self._field_of[f.name] for f in fields], np.uint64)
+    return (index * _FIELD_SALT).view(np.int64)
 
-  def _normalized(self, values: tf.Tensor, lowercase: tf.Tensor) -> tf.Tensor:
-    """`normalize_strings` of values whose last axis are fields, each lowercased where
-    `lowercase` (`[fields]` booleans) says."""
-    if values.dtype != tf.string:
-      values = tf.strings.as_string(values)
-    values = tf.strings.strip(values)
-    if self.na_values:
-      plain = normalize_strings(tf.constant(list(self.na_values)))
-      lowered = normalize_strings(tf.constant(list(self.na_values)), lowercase=True)
-      lower = tf.strings.lower(values, encoding="utf-8")
-      missing = tf.where(lowercase,
-                         tf.reduce_any(lower[..., tf.newaxis] == lowered, axis=-1),
-                         tf.reduce_any(values[..., tf.newaxis] == plain, axis=-1))
-      return tf.where(missing, "", tf.where(lowercase, lower, values))
-    return tf.where(lowercase, tf.strings.lower(values, encoding="utf-8"), values)
+  def _table_keys(self, values: tf.Tensor, fields: Sequence[Feature]) -> tf.Tensor:
+    """The keys of normalized `values` `[..., len(fields)]` in `table`."""
+    return tf.bitwise.bitwise_xor(tf.strings.to_hash_bucket_fast(values, _FINGERPRINTS),
+                                  tf.constant(self._field_salts(fields)))
+
+  def _vocabulary_table(self) -> tf.lookup.StaticHashTable:
+    """One int64 table for the values of every field with a vocabulary, so that one
+    lookup serves all fields at once. The key of the stripped (and, for a `lowercase`
+    field, lowercased) value `v` of field `f` is the 64-bit fingerprint of `v`
+    (`tf.strings.to_hash_bucket_fast`) xor the field's salt; its value is the row in
+    the fused embedding table: `MISSING_ID`'s for `""` and the `na_values`, the
+    vocabulary's rows for its values. A value outside the vocabulary is not in the
+    table (its field's out-of-vocabulary row).
+
+    Two keys of the table that coincide raise a ValueError here, when the table is
+    made; a value outside the vocabulary takes a vocabulary row only if its fingerprint
+    equals one of the vocabulary's (a chance of about 2**-63 per value and entry).
+    """
+    fields = self.vocabulary_features
+    with tf.init_scope():  # Eagerly, even while a function is traced.
+      na_values = tf.constant(list(self.na_values) or [""])
+      missing = {lowercase: [v.decode() for v in normalize_strings(na_values, lowercase).numpy()]
+                 for lowercase in (False, True)}
+      tokens, rows, salts = [], [], []
+      for feature, salt in zip(fields, self._field_salts(fields)):
+        offset = self.layout.offsets[feature.name]
+        field_missing = sorted({""} | set(missing[feature.lowercase] if self.na_values else ()))
+        vocabulary = [(token, offset + OUT_OF_VOCABULARY_ID + 1 + i)
+                      for i, token in enumerate(feature.vocabulary)
+                      if token not in field_missing]  # A missing value wins, as in the data.
+        tokens += field_missing + [token for token, _ in vocabulary]
+        rows += [offset + MISSING_ID] * len(field_missing) + [row for _, row in vocabulary]
+        salts += [salt] * (len(field_missing) + len(vocabulary))
+      keys = np.bitwise_xor(
+          tf.strings.to_hash_bucket_fast(tf.constant(tokens, tf.string), _FINGERPRINTS).numpy(),
+          np.array(salts, np.int64))
+      unique, counts = np.unique(keys, return_counts=True)
+      if (counts > 1).any():
+        clash = [tokens[i] for i in np.flatnonzero(keys == unique[counts > 1][0])]
+        raise ValueError(f"{type(self).__name__}: the values {clash} of the vocabularies "
+                         "share a table key; rename one of them.")
+      return tf.lookup.StaticHashTable(
+          tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.int64),
+                                              tf.constant(rows, tf.int64)),
+          default_value=-1)
 
   def _vocabulary_ids(self, values: tf.Tensor, fields: Sequence[Feature]) -> tf.Tensor:
     """Table rows of `values` `[..., len(fields)]` of vocabulary features (or of one
     field, `[...]` with `fields` of one feature)."""
-    index = [self._field_of[f.name] for f in fields]
-    prefixes = tf.constant([f"{i}:" for i in index])
     oov = tf.constant([self.layout.offsets[f.name] + OUT_OF_VOCABULARY_ID for f in fields],
                       tf.int64)
-    lowercase = tf.constant([f.lowercase for f in fields])
+    if values.dtype != tf.string:
+      values = tf.strings.as_string(values)
+    values = tf.strings.strip(values)
+    lowercase = [f.lowercase for f in fields]
+    if all(lowercase):
+      values = tf.strings.lower(values, encoding="utf-8")
+    elif any(lowercase):
+      values = tf.where(tf.constant(lowercase), tf.strings.lower(values, encoding="utf-8"),
+                        values)
     if len(fields) == 1:
-      prefixes, oov, lowercase = prefixes[0], oov[0], lowercase[0]
-    values = self._normalized(values, lowercase)
-    rows = self.table.lookup(tf.strings.join([tf.broadcast_to(prefixes, tf.shape(values)),
-                                              values]))
-    return tf.where(rows < 0, oov, rows)
+      values = values[..., tf.newaxis]
+    rows = self.table.lookup(self._table_keys(values, fields))
+    rows = tf.where(rows < 0, oov, rows)
+    return rows[..., 0] if len(fields) == 1 else rows
 
   def ids(self, feature: Feature, values: tf.Tensor) -> tf.Tensor:
     """Table rows (offset) of categorical values of `feature`, any shape, strings or
