@@ -132,7 +132,8 @@ class MaskedAUC(tf.keras.metrics.AUC):
 
 def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
                   learning_rate: float = 1e-3, steps_per_execution: int = 1,
-                  loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5) -> None:
+                  loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5,
+                  jit_compile: bool = False) -> None:
   """Compiles `model` with Adam, the masked loss on every output and AUC metrics.
 
   A model whose `entire_space` attribute is false trains funnel stages on their own
@@ -149,6 +150,8 @@ def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
       `gradnorm` (see `dcrnn_tf.loss_weighting`; attached as `model.loss_weighting`,
       which a `MultiTaskModel`'s `train_step` minimizes).
     gradnorm_alpha: GradNorm's `alpha`.
+    jit_compile: Whether Keras compiles the training step with XLA (the model must
+      take preprocessed features: string lookups do not compile).
   """
   outputs = feature_config.output_names
   weights = loss_weights(feature_config, getattr(model, "entire_space", True))
@@ -157,6 +160,6 @@ def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
       loss={name: MaskedBinaryCrossentropy() for name in outputs},
       loss_weights=weights,
       metrics={name: [MaskedAUC(name="auc")] for name in outputs},
-      steps_per_execution=steps_per_execution)
+      steps_per_execution=steps_per_execution, jit_compile=jit_compile)
   if loss_weighting != weighting.FIXED:
     model.loss_weighting = weighting.make(loss_weighting, weights, gradnorm_alpha)

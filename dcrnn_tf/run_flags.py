@@ -87,6 +87,10 @@ flags.DEFINE_integer("steps_per_execution", 8,
                      "callback acts after every step), under "
                      "--strategy=multi_worker_mirrored (workers reading their own files run "
                      "epochs of unknown length) and under --strategy=parameter_server.")
+flags.DEFINE_boolean("jit_compile", False,
+                     "Compile the training step with XLA (`tf.keras.Model.compile`; the "
+                     "README gives the measured rates). Not under "
+                     "--strategy=parameter_server, whose steps look up raw values.")
 flags.DEFINE_integer("early_stopping_patience", 0,
                      "Stop training after this many epochs without improvement of "
                      "--early_stopping_monitor, and evaluate, export and predict with the "
@@ -234,5 +238,6 @@ def training_options() -> Dict[str, Any]:
   return {"learning_rate": FLAGS.learning_rate,
           "steps_per_execution": FLAGS.steps_per_execution,
           "loss_weighting": FLAGS.loss_weighting, "gradnorm_alpha": FLAGS.gradnorm_alpha,
+          "jit_compile": FLAGS.jit_compile,
           "early_stopping_patience": FLAGS.early_stopping_patience,
           "early_stopping_monitor": FLAGS.early_stopping_monitor}

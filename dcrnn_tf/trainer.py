@@ -54,11 +54,12 @@ class NonFiniteLossError(errors.UserError, RuntimeError):
 def build_model(model_name: str, model_options: Dict[str, Any],
                 feature_config: FeatureConfig, learning_rate: float,
                 steps_per_execution: int = 1, loss_weighting: str = weighting.FIXED,
-                gradnorm_alpha: float = 1.5) -> tf.keras.Model:
+                gradnorm_alpha: float = 1.5, jit_compile: bool = False) -> tf.keras.Model:
   """A compiled model with its weights and optimizer state created."""
   model = models.build_model(model_name, feature_config, **model_options)
   objectives.compile_model(model, feature_config, learning_rate, steps_per_execution,
-                         loss_weighting=loss_weighting, gradnorm_alpha=gradnorm_alpha)
+                           loss_weighting=loss_weighting, gradnorm_alpha=gradnorm_alpha,
+                           jit_compile=jit_compile)
   model(pipeline.dummy_features(feature_config))
   model.optimizer.build(model.trainable_variables)
   return model
@@ -100,6 +101,8 @@ class Trainer:
     loss_weighting: `fixed`, `uncertainty` or `gradnorm` (`dcrnn_tf.loss_weighting`);
       the learned weights are part of the model and its checkpoints.
     gradnorm_alpha: GradNorm's `alpha`.
+    jit_compile: Compile the training step with XLA (`tf.keras.Model.compile`); not
+      under a parameter-server strategy, whose steps look up raw values.
     early_stopping_patience: Epochs without improvement of `early_stopping_monitor`
       before `fit` stops (0: off).
     early_stopping_monitor: The epoch-log key early stopping watches.
@@ -115,7 +118,7 @@ class Trainer:
                keep_checkpoints: int = 3, strategy: Optional[tf.distribute.Strategy] = None,
                checkpoint_every_steps: int = 0, steps_per_execution: int = 1,
                loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5,
-               early_stopping_patience: int = 0,
+               jit_compile: bool = False, early_stopping_patience: int = 0,
                early_stopping_monitor: str = early_stopping.DEFAULT_MONITOR,
                tensorboard_dir: str = ""):
     self.model_name = model_name
@@ -132,12 +135,16 @@ class Trainer:
                    single_steps)
     self.loss_weighting = loss_weighting
     self.gradnorm_alpha = gradnorm_alpha
+    if jit_compile and distribute.is_parameter_server(self.strategy):
+      raise ValueError("jit_compile: a parameter-server strategy's training steps look up "
+                       "raw values, which XLA does not compile.")
     self.rates = callbacks.TrainingRates()
     self.checkpoint_dir = os.path.join(model_dir, CHECKPOINTS)
     self.best_dir = os.path.join(self.checkpoint_dir, BEST_CHECKPOINTS)
     with self.strategy.scope():
       self.model = build_model(model_name, model_options, feature_config, learning_rate,
-                               self.steps_per_execution, loss_weighting, gradnorm_alpha)
+                               self.steps_per_execution, loss_weighting, gradnorm_alpha,
+                               jit_compile)
       self.stopping = early_stopping.EarlyStopping(
           early_stopping_monitor, early_stopping_patience,
           best_weights=callbacks.CheckpointBestWeights(self))

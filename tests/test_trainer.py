@@ -62,3 +62,20 @@ def test_step_checkpoints_keep_one_step_per_execution(tmp_path, config):
   assert int(run.model._steps_per_execution) == 1  # pylint: disable=protected-access
   assert [int(path.rsplit("-", 1)[1]) for path in run.manager.checkpoints] == [
       3, 6, 9, 10, 12, 15, 18, 20]
+
+
+def test_an_xla_compiled_step_trains_as_the_plain_step(tmp_path, config):
+  runs = []
+  for jit_compile in (False, True):
+    tf.keras.utils.set_random_seed(3)
+    run = trainer.Trainer("dcrnn", OPTIONS, config, str(tmp_path / str(jit_compile)),
+                          jit_compile=jit_compile)
+    preprocess = trainer.input_preprocessor(run.model)
+    batches = rows(config).batch(BATCH).map(lambda features, targets: (preprocess(features),
+                                                                       targets))
+    run.fit(distribute.TrainingInput(lambda seed, b=batches: b, seed=1, files=1, rows=ROWS,
+                                     batch_size=BATCH), epochs=2, verbose=0)
+    runs.append(run)
+  assert [bool(run.model._jit_compile) for run in runs] == [False, True]  # pylint: disable=protected-access
+  for a, b in zip(runs[0].model.get_weights(), runs[1].model.get_weights()):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

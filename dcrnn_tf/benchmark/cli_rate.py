@@ -1,7 +1,10 @@
-r"""The benchmark's training rate beside the rate of `dcrnn_tf.main`, one after the other.
+r"""The benchmark's training rate beside the rate of `dcrnn_tf.main`, one after the other;
+or `main`'s rate with and without some flags (`--variant`).
 
   python -m dcrnn_tf.benchmark.cli_rate --work_dir=/tmp/rates --model=mmoe --seed=1 -- \
       --flagfile=configs/census_data.flags --data_dir=DIR --epochs=3
+  python -m dcrnn_tf.benchmark.cli_rate --work_dir=/tmp/rates --model=mmoe \
+      --variant=--jit_compile -- --flagfile=configs/census_data.flags --data_dir=DIR
 
 The flags after `--` are the data, training and model flags (`dcrnn_tf.run_flags`) that
 both commands get. It runs `python -m dcrnn_tf.benchmark` for `--model` and `--seed`
@@ -10,7 +13,9 @@ alone (no ablations, no profile; its worker trains through `Trainer`), then
 times, alternating, and prints the training rates of each: the benchmark's
 `train_rows_per_s_input` and the rate `main` logs after every epoch (both over the
 epochs after the first, which traces the step functions). The two should agree within
-the machine's noise: they time the same `Trainer` on the same data.
+the machine's noise: they time the same `Trainer` on the same data. With `--variant`
+(space-separated flags), it runs `main` with the shared flags and `main` with the
+variant's flags added, alternating, and prints the variant's rate over the plain one.
 """
 
 import argparse
@@ -69,19 +74,30 @@ def main(argv: Sequence[str]) -> None:
   parser.add_argument("--model", default="dcrnn")
   parser.add_argument("--seed", type=int, default=1)
   parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--variant", default="",
+                      help="flags to add to main's (instead of running the benchmark)")
   parser.add_argument("flags", nargs="*", help="after --: the shared flags")
   args = parser.parse_args(argv)
   os.makedirs(args.work_dir, exist_ok=True)
-  rates = {"benchmark": [], "main": []}
+  if args.variant:
+    runs = {"main": lambda: main_rate(args.work_dir, args.model, args.seed, args.flags),
+            f"main {args.variant}": lambda: main_rate(
+                args.work_dir, args.model, args.seed, [*args.flags, *args.variant.split()])}
+  else:
+    runs = {"main": lambda: main_rate(args.work_dir, args.model, args.seed, args.flags),
+            "benchmark": lambda: benchmark_rate(args.work_dir, args.model, args.seed,
+                                                args.flags)}
+  rates = {name: [] for name in runs}
   for _ in range(args.repeats):
-    rates["benchmark"].append(benchmark_rate(args.work_dir, args.model, args.seed, args.flags))
-    rates["main"].append(main_rate(args.work_dir, args.model, args.seed, args.flags))
+    for name, run in runs.items():
+      rates[name].append(run())
   for name, values in rates.items():
-    print(f"{name:9s} {args.model}: training rows/s "
+    print(f"{name} {args.model}: training rows/s "
           + ", ".join(f"{v:,.0f}" for v in values)
           + f" (median {statistics.median(values):,.0f})")
-  ratio = statistics.median(rates["benchmark"]) / statistics.median(rates["main"])
-  print(f"benchmark / main: {ratio:.3f}")
+  first, second = rates
+  ratio = statistics.median(rates[second]) / statistics.median(rates[first])
+  print(f"{second} / {first}: {ratio:.3f}")
 
 
 if __name__ == "__main__":
