@@ -8,40 +8,43 @@ memory by default or in a checkpoint (the trainer's, which survives a restart).
 """
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import numpy as np
 import tensorflow as tf
 
 from dcrnn_tf import errors
+from dcrnn_tf.objectives import MAXIMIZED
 
 DEFAULT_MONITOR = "val_loss"
 
 
-def monitored_figures(output_names: Sequence[str]) -> List[str]:
+def monitored_figures(output_metrics: Mapping[str, Sequence[str]]) -> List[str]:
   """The epoch-log keys that training reports and early stopping can watch: the loss,
-  each output's loss and AUC, on the validation data (`val_`) and the training data."""
-  figures = ["loss"] + [f"{name}_{kind}" for name in output_names
-                        for kind in ("loss", "auc")]
+  each output's loss and metrics (`objectives.output_metrics`: its AUC, or a
+  regression's RMSE, MAE and R²), on the validation data (`val_`) and the training
+  data."""
+  figures = ["loss"] + [f"{name}_{kind}" for name, metrics in output_metrics.items()
+                        for kind in ("loss",) + tuple(metrics)]
   return [prefix + figure for prefix in ("val_", "") for figure in figures]
 
 
-def check_monitor(monitor: str, output_names: Sequence[str]) -> None:
+def check_monitor(monitor: str, output_metrics: Mapping[str, Sequence[str]]) -> None:
   """Refuses a monitor that training does not report (`monitored_figures`).
 
   Raises:
     errors.UsageError: Naming `--early_stopping_monitor` and the figures there are.
   """
-  known = monitored_figures(output_names)
+  known = monitored_figures(output_metrics)
   if monitor not in known:
     raise errors.UsageError(f"--early_stopping_monitor={monitor} is not a figure that "
                             f"training reports; use one of {known}.")
 
 
 def monitor_mode(monitor: str) -> str:
-  """`"max"` for an AUC, `"min"` for a loss."""
-  return "max" if monitor.endswith("auc") else "min"
+  """`"max"` for an AUC or an R², `"min"` for a loss, an RMSE or an MAE."""
+  return "max" if monitor.endswith(tuple(f"_{m}" for m in MAXIMIZED)) else "min"
 
 
 class BestWeights:
@@ -76,7 +79,8 @@ class EarlyStopping(tf.keras.callbacks.Callback):
   """Stops training when `monitor` has not improved for `patience` epochs.
 
   After every epoch the monitored value (a key of Keras' epoch logs: `val_loss`,
-  `val_<output>_loss`, `val_<output>_auc`, …; an AUC is maximized, a loss minimized)
+  `val_<output>_loss`, `val_<output>_auc`, `val_<output>_rmse`, …; an AUC or an R² is
+  maximized, a loss, an RMSE or an MAE minimized)
   is compared with the best so far; a better one is kept with the model's weights
   (`best_weights.save`). Unlike `tf.keras.callbacks.EarlyStopping` its state persists
   across `fit` calls and in checkpoints, and `restore_best` sets the best epoch's

@@ -1,4 +1,5 @@
-"""Exact evaluation metrics (AUC, log loss) per model output over a whole data set."""
+"""Exact evaluation metrics per model output over a whole data set: AUC and log loss of a
+probability, RMSE, MAE and R² of a regression."""
 
 from typing import Any, Dict, Iterable, Tuple
 
@@ -8,7 +9,7 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf.features import FeatureConfig
-from dcrnn_tf.objectives import MASKED, make_targets
+from dcrnn_tf.objectives import make_targets
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -37,19 +38,33 @@ def log_loss(labels: np.ndarray, probabilities: np.ndarray, epsilon: float = 1e-
   return float(-np.mean(labels * np.log(p) + (1.0 - labels) * np.log(1.0 - p)))
 
 
+def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> Dict[str, float]:
+  """RMSE, MAE and R² (`1 - SSE / sum (y - mean y)^2`; NaN if every label is the same)
+  of predictions in the labels' units."""
+  labels = np.asarray(labels, dtype=np.float64).ravel()
+  if not labels.size:
+    return {"rmse": float("nan"), "mae": float("nan"), "r2": float("nan")}
+  errors = np.asarray(predictions, dtype=np.float64).ravel() - labels
+  spread = float(np.sum(np.square(labels - labels.mean())))
+  return {"rmse": float(np.sqrt(np.mean(np.square(errors)))),
+          "mae": float(np.mean(np.abs(errors))),
+          "r2": 1.0 - float(np.sum(np.square(errors))) / spread if spread > 0 else float("nan")}
+
+
 def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
              feature_config: FeatureConfig) -> Dict[str, Dict[str, float]]:
   """AUC, log loss and row count of every output over `dataset`.
 
   Args:
-    model: A model returning a dict of probabilities keyed by output name.
+    model: A model returning a dict of predictions keyed by output name.
     dataset: Finite dataset (or another iterable) of `(features, labels)` batches
       (labels by column).
     feature_config: Tasks and funnel outputs.
 
   Returns:
-    `{output: {"auc": float, "logloss": float, "count": int}}`; a funnel stage is
-    scored on the rows where its parent's label is 1.
+    `{output: {"auc": float, "logloss": float, "count": int}}`, for a regression task
+    `{"rmse", "mae", "r2", "count"}`; a funnel stage, and a regression task that
+    depends on a binary one, are scored on the rows where the parent's label is 1.
   """
   predict = tf.function(lambda features: model(features, training=False))
   targets = {name: [] for name in feature_config.output_names}
@@ -60,15 +75,17 @@ def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
       targets[name].append(target.numpy())
       predictions[name].append(outputs[name].numpy())
   results = {}
+  regression = set(feature_config.regression_outputs)
   for name in feature_config.output_names:
     if not targets[name]:
       raise ValueError("evaluate: the dataset is empty.")
     target = np.concatenate(targets[name])
     prediction = np.concatenate(predictions[name])
-    scored = target != MASKED
-    results[name] = {
-        "auc": roc_auc(target[scored], prediction[scored]),
-        "logloss": log_loss(target[scored], prediction[scored]),
-        "count": int(scored.sum()),
-    }
+    scored = ~np.isnan(target)
+    if name in regression:
+      results[name] = regression_metrics(target[scored], prediction[scored])
+    else:
+      results[name] = {"auc": roc_auc(target[scored], prediction[scored]),
+                       "logloss": log_loss(target[scored], prediction[scored])}
+    results[name]["count"] = int(scored.sum())
   return results

@@ -55,6 +55,17 @@ POOLINGS = ("mean", "sum")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Beside the outputs' metrics, eval_metrics.json names the evaluated data under this key.
 RESERVED_OUTPUT_NAME = "data"
+BINARY = "binary"
+REGRESSION = "regression"
+TASK_TYPES = (BINARY, REGRESSION)
+LINEAR = "linear"
+NONNEGATIVE = "nonnegative"
+REGRESSION_OUTPUTS = (LINEAR, NONNEGATIVE)
+LOG1P = "log1p"
+TRANSFORMS = (LOG1P,)
+MSE = "mse"
+HUBER = "huber"
+REGRESSION_LOSSES = (MSE, HUBER)
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -254,13 +265,14 @@ class Feature:
 
 @dataclasses.dataclass(frozen=True)
 class Label:
-  """A binary label.
+  """A label: binary (0/1) for binary tasks, a number for regression tasks.
 
   Attributes:
     name: Label name, used by tasks.
     column: Column in the data files (default: `name`).
-    positive_values: If given, the label is 1 where the column's (stripped) value is
-      one of these and 0 elsewhere; otherwise the column must hold 0 or 1.
+    positive_values: Binary labels: if given, the label is 1 where the column's
+      (stripped) value is one of these and 0 elsewhere; otherwise the column must hold
+      0 or 1. A regression task's label column must hold a finite number.
   """
 
   name: str
@@ -287,13 +299,18 @@ class Label:
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """One prediction task (a binary label).
+  """One prediction task: a probability (binary) or a number (regression).
 
   Attributes:
-    name: Output name of the task's probability.
+    name: Output name of the task's prediction.
     label: Name of its label.
+    type: `"binary"` (a 0/1 label, a probability, binary cross-entropy, AUC) or
+      `"regression"` (a numeric label, a prediction in the label's units, `loss`, RMSE,
+      MAE and R²).
     depends_on: Name of an earlier task whose private state this task reads
-      (task transfer).
+      (task transfer). A regression task may depend on a binary one only; its loss
+      and metrics then cover the rows where the parent's label is 1 (the dwell time
+      of a clicked impression).
     funnel_output: If set, this task is the second stage of a funnel after
       `depends_on` (click → conversion): `label` marks the joint event (parent and
       this task), the model also outputs `funnel_output = p(parent) * p(this)`,
@@ -304,6 +321,12 @@ class Task:
       loss of `funnel_output`).
     masked_loss_weight: Funnel stages only: weight of the task's own loss on rows
       where the parent's label is 1. ESMM uses 0.
+    output: Regression: `"linear"` (default; any number) or `"nonnegative"` (softplus
+      of the tower's unit: durations, counts).
+    transform: Regression: `"log1p"` trains on `log1p(label)` (labels must be >= 0)
+      and predicts `expm1` of a non-negative value, in the label's units.
+    loss: Regression: `"mse"` (default) or `"huber"` (delta 1, in the transformed
+      units), on the transformed label.
   """
 
   name: str
@@ -312,6 +335,10 @@ class Task:
   funnel_output: Optional[str] = None
   loss_weight: float = 1.0
   masked_loss_weight: float = 0.0
+  type: str = BINARY
+  output: Optional[str] = None
+  transform: Optional[str] = None
+  loss: Optional[str] = None
 
   def __post_init__(self):
     _check_name("Task", self.name)
@@ -327,6 +354,29 @@ class Task:
                          f"{weight}.")
     if self.masked_loss_weight and self.funnel_output is None:
       raise ValueError(f"Task {self.name!r}: masked_loss_weight applies to funnel stages only.")
+    if self.type not in TASK_TYPES:
+      raise ValueError(f"Task {self.name!r}: type must be one of {list(TASK_TYPES)}, got "
+                       f"{self.type!r}.")
+    if self.type == BINARY:
+      for name in ("output", "transform", "loss"):
+        if getattr(self, name) is not None:
+          raise ValueError(f"Task {self.name!r}: {name} applies to regression tasks only "
+                           "(type: regression).")
+      return
+    if self.funnel_output is not None:
+      raise ValueError(f"Task {self.name!r}: a regression task has no funnel output.")
+    for name, known in (("output", REGRESSION_OUTPUTS), ("transform", TRANSFORMS),
+                        ("loss", REGRESSION_LOSSES)):
+      if getattr(self, name) not in (None,) + known:
+        raise ValueError(f"Task {self.name!r}: {name} must be one of {list(known)}, got "
+                         f"{getattr(self, name)!r}.")
+    if self.transform == LOG1P and self.output == LINEAR:
+      raise ValueError(f"Task {self.name!r}: transform log1p predicts non-negative values; "
+                       "drop output: linear.")
+
+  @property
+  def is_regression(self) -> bool:
+    return self.type == REGRESSION
 
   def to_dict(self) -> Dict[str, Any]:
     return _drop_defaults(self)
@@ -416,7 +466,7 @@ class FeatureConfig:
       raise ValueError(f"No task or funnel output may be named {RESERVED_OUTPUT_NAME!r}: "
                        "eval_metrics.json names the evaluated data under that key.")
     label_names = [label.name for label in self.labels]
-    seen = set()
+    seen = {}
     for task in self.tasks:
       if task.label not in label_names:
         raise ValueError(f"Task {task.name!r}: label {task.label!r} is not among the "
@@ -424,7 +474,18 @@ class FeatureConfig:
       if task.depends_on is not None and task.depends_on not in seen:
         raise ValueError(f"Task {task.name!r} depends on {task.depends_on!r}, which is not "
                          f"an earlier task (earlier: {sorted(seen)}).")
-      seen.add(task.name)
+      if task.is_regression and task.depends_on and seen[task.depends_on].is_regression:
+        raise ValueError(f"Task {task.name!r}: a regression task may depend on a binary "
+                         f"task only; {task.depends_on!r} is a regression task.")
+      seen[task.name] = task
+    for label in self.labels:
+      types = {task.type for task in self.tasks if task.label == label.name}
+      if len(types) > 1:
+        raise ValueError(f"Label {label.name!r} is the label of a binary and of a "
+                         "regression task; give each its own label.")
+      if REGRESSION in types and label.positive_values:
+        raise ValueError(f"Label {label.name!r} of a regression task has positive_values; "
+                         "a regression label is a number.")
 
   @property
   def columns(self) -> Tuple[str, ...]:
@@ -456,6 +517,22 @@ class FeatureConfig:
       if label.name == name:
         return label
     raise KeyError(name)
+
+  def is_regression_label(self, name: str) -> bool:
+    """Whether label `name` is a regression task's (a number, not 0/1)."""
+    return any(task.is_regression for task in self.tasks if task.label == name)
+
+  @property
+  def regression_outputs(self) -> Tuple[str, ...]:
+    """The outputs of the regression tasks."""
+    return tuple(task.name for task in self.tasks if task.is_regression)
+
+  def parent_label(self, task: Task) -> Optional[Label]:
+    """The label whose 1s select the rows `task` is scored on (a funnel stage's or a
+    dependent regression task's parent's), or None: every row."""
+    if task.depends_on and (task.funnel_output or task.is_regression):
+      return self.label(self.task(task.depends_on).label)
+    return None
 
   def funnels(self) -> List[Tuple[Label, Label]]:
     """(parent label, stage label) of every funnel stage."""

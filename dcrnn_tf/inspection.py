@@ -3,7 +3,8 @@
 `inspect` returns a JSON-ready dict and `write` also stores it as
 `<model_dir>/inspect.json` with PNG plots beside it (matplotlib, imported only here):
 
-* every model: the mean probability of each output on the rows;
+* every model: the mean prediction of each output on the rows (a probability, or a
+  regression task's number);
 * MMoE and PLE (`gates`, `inspect_gates.png`): per extraction level and task, the mean
   gate weight of each expert the gate mixes, `effective_experts`, `exp` of the entropy
   of that mean (how many experts the task uses over the rows: 1 to the gate's
@@ -105,7 +106,7 @@ def inspect(model: models.MultiTaskModel, features: Mapping[str, tf.Tensor]
   outputs = model(features)
   rows = int(next(iter(outputs.values())).shape[0])
   result = {"model": type(model).__name__, "rows": rows,
-            "mean_probability": {name: float(tf.reduce_mean(value))
+            "mean_prediction": {name: float(tf.reduce_mean(value))
                                  for name, value in outputs.items()}}
   if isinstance(model, (models.MMoE, models.PLE)):
     result["gates"] = gates(model, features)

@@ -8,8 +8,10 @@ fixed weight is positive and start from those weights; a funnel stage's masked l
 keeps its mask (each output's loss is its compiled `MaskedBinaryCrossentropy`).
 
 * `uncertainty` (Kendall, Gal & Cipolla, CVPR 2018): a learned log-variance `s_k` per
-  output and the objective `sum_k exp(-s_k) L_k + s_k / 2` (their classification form,
-  `L / sigma^2 + log sigma` with `s = log sigma^2`); the weight of `L_k` is `exp(-s_k)`.
+  output and the objective `sum_k c_k exp(-s_k) L_k + s_k / 2`, with `c_k = 1` for a
+  probability (their classification form, `L / sigma^2 + log sigma` with
+  `s = log sigma^2`) and `c_k = 1/2` for a regression output (their regression form,
+  `L / (2 sigma^2) + log sigma`); the weight of `L_k` is `c_k exp(-s_k)`.
 * `gradnorm` (Chen et al., ICML 2018): weights `w_k` (summing to the number of
   weighted outputs) trained so that the gradient norm of each weighted loss at the last
   layer that the tasks share, `G_k = ||grad_W w_k L_k||`, follows
@@ -27,7 +29,7 @@ another collective of Keras' step on the other replica (a shape mismatch).
 """
 
 import math
-from typing import Any, Dict, List, Mapping, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
@@ -98,13 +100,28 @@ class LossWeighting(tf.keras.layers.Layer):
 
 @tf.keras.utils.register_keras_serializable(package="dcrnn_tf")
 class UncertaintyWeighting(LossWeighting):
-  """Kendall et al. (2018): `sum_k exp(-s_k) L_k + s_k / 2` with learned `s_k`, which
-  start at `-log(initial weight)`."""
+  """Kendall et al. (2018): `sum_k c_k exp(-s_k) L_k + s_k / 2` with learned `s_k`, which
+  start where the weight `c_k exp(-s_k)` is the initial weight; `c_k` is 1/2 for the
+  `regression_outputs`, 1 for the others.
+
+  Args:
+    initial_weights: As `LossWeighting`'s.
+    regression_outputs: The outputs that are regressions (their likelihood's form).
+    **kwargs: Standard layer arguments.
+  """
 
   method = UNCERTAINTY
 
+  def __init__(self, initial_weights: Mapping[str, float],
+               regression_outputs: Sequence[str] = (), **kwargs):
+    super().__init__(initial_weights, **kwargs)
+    self.regression_outputs = tuple(regression_outputs)
+    self.scales = tf.constant([0.5 if name in self.regression_outputs else 1.0
+                               for name in self.outputs])
+
   def build(self, input_shape=None):
-    initial = [-math.log(self.initial_weights[name]) for name in self.outputs]
+    initial = [-math.log(self.initial_weights[name] / float(scale))
+               for name, scale in zip(self.outputs, self.scales.numpy())]
     self.log_variances = self.add_weight(
         name="log_variances", shape=(len(self.outputs),),
         initializer=tf.keras.initializers.Constant(initial))
@@ -112,10 +129,16 @@ class UncertaintyWeighting(LossWeighting):
 
   def call(self, losses: Mapping[str, tf.Tensor]) -> tf.Tensor:
     stacked = tf.stack([losses[name] for name in self.outputs])
-    return tf.reduce_sum(tf.exp(-self.log_variances) * stacked + 0.5 * self.log_variances)
+    return tf.reduce_sum(self.scales * tf.exp(-self.log_variances) * stacked
+                         + 0.5 * self.log_variances)
 
   def task_weights(self) -> tf.Tensor:
-    return tf.exp(-self.log_variances)
+    return self.scales * tf.exp(-self.log_variances)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config["regression_outputs"] = list(self.regression_outputs)
+    return config
 
   def report(self) -> Dict[str, Dict[str, float]]:
     return {**super().report(), "log_variances": dict(
@@ -199,11 +222,11 @@ class GradNormWeighting(LossWeighting):
     return config
 
 
-def make(method: str, initial_weights: Mapping[str, float],
-         gradnorm_alpha: float = 1.5) -> LossWeighting:
+def make(method: str, initial_weights: Mapping[str, float], gradnorm_alpha: float = 1.5,
+         regression_outputs: Sequence[str] = ()) -> LossWeighting:
   """A built weighting layer for `method` (`uncertainty` or `gradnorm`)."""
   if method == UNCERTAINTY:
-    layer = UncertaintyWeighting(initial_weights, name="loss_weighting")
+    layer = UncertaintyWeighting(initial_weights, regression_outputs, name="loss_weighting")
   elif method == GRADNORM:
     layer = GradNormWeighting(initial_weights, alpha=gradnorm_alpha, name="loss_weighting")
   else:

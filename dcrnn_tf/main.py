@@ -32,6 +32,7 @@ from dcrnn_tf import inspection
 from dcrnn_tf import loss_weighting
 from dcrnn_tf import early_stopping
 from dcrnn_tf import model_dir
+from dcrnn_tf import objectives
 from dcrnn_tf import models
 from dcrnn_tf import outputs
 from dcrnn_tf import run_flags
@@ -49,7 +50,7 @@ flags.DEFINE_enum("mode", "train",
                   "--model_dir), evaluate and export; prepare: learn vocabularies and "
                   "statistics from the training data into --model_dir; evaluate: write "
                   "eval_metrics.json; export: write a SavedModel; predict: write the "
-                  "probabilities for --predict_path to --predict_output; inspect: write "
+                  "predictions for --predict_path to --predict_output; inspect: write "
                   "inspect.json and plots of the gates, experts and states on "
                   "--inspect_rows validation rows.")
 flags.DEFINE_enum("model", "dcrnn", sorted(models.MODELS), "Model architecture.")
@@ -60,7 +61,7 @@ flags.DEFINE_string("export_dir", "export/dcrnn",
                     "Parent of the exported SavedModel versions (<export_dir>/<version>/).")
 flags.DEFINE_string("predict_path", None, "Files to predict (features; labels optional).")
 flags.DEFINE_string("predict_output", None,
-                    "CSV of probabilities: the file and line (TFRecord: record) of each "
+                    "CSV of predictions: the file and line (TFRecord: record) of each "
                     "row, then one column per output; rows skipped as bad are listed in "
                     "<output>.skipped.csv. Default: <model_dir>/predictions.csv.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints to keep in --model_dir.")
@@ -119,7 +120,7 @@ flags.register_multi_flags_validator(
 
 EVAL_DATA = RESERVED_OUTPUT_NAME  # eval_metrics.json's key of the test data.
 TENSORBOARD = "tensorboard"
-# The columns before the probabilities in --predict_output: where each row comes from.
+# The columns before the predictions in --predict_output: where each row comes from.
 PREDICTION_POSITION = ("file", "line")
 # The roles whose files each mode reads, all checked before anything else happens.
 MODE_ROLES = {"train": ("train", "validation", "test"), "prepare": ("train",),
@@ -201,7 +202,8 @@ def check_early_stopping_monitor(options: DataOptions) -> None:
     prepared = model_directory().file(model_dir.FEATURE_CONFIG)
     config = FeatureConfig.load(prepared if os.path.exists(prepared)
                                 else options.path("feature_config"))
-    early_stopping.check_monitor(FLAGS.early_stopping_monitor, config.output_names)
+    early_stopping.check_monitor(FLAGS.early_stopping_monitor,
+                                 objectives.output_metrics(config))
 
 
 class TestBatches:
@@ -236,8 +238,12 @@ def evaluate(model, data: DataRoles, test: TestBatches,
                f" ({described['part']})" if described["part"] else "",
                described["valid_rows"], described["rows"])
   for name, values in metrics.items():
-    logging.info("eval %s: AUC %.4f, log loss %.4f (%d rows)", name, values["auc"],
-                 values["logloss"], values["count"])
+    if "auc" in values:
+      logging.info("eval %s: AUC %.4f, log loss %.4f (%d rows)", name, values["auc"],
+                   values["logloss"], values["count"])
+    else:
+      logging.info("eval %s: RMSE %.4g, MAE %.4g, R² %.4f (%d rows)", name, values["rmse"],
+                   values["mae"], values["r2"], values["count"])
   logging.info("Wrote %s", path)
   return metrics
 
@@ -250,7 +256,7 @@ def prediction_paths() -> Tuple[str, str]:
 
 
 def predict(model, data: DataRoles, feature_config: FeatureConfig) -> str:
-  """Writes the probabilities of every valid row of `--predict_path`, each with the file
+  """Writes the predictions of every valid row of `--predict_path`, each with the file
   and line (record, for TFRecord) it comes from; the rows skipped as bad (with
   `--bad_rows=skip`) are listed in `<output>.skipped.csv`."""
   output, skipped = prediction_paths()

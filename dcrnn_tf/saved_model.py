@@ -194,7 +194,8 @@ def serving_functions(
   * `predict_features`: one `[batch]` input per feature, named as the feature, of its
     `pipeline.feature_tensor_specs` dtype (raw values).
 
-  Both return every output's probabilities `[batch]` under the output's name. The model
+  Both return every output's predictions `[batch]` (probabilities; a regression task's
+  number in its label's units) under the output's name. The model
   normalizes the raw values of both in its graph, as it does those of the data files.
   """
 

@@ -21,7 +21,7 @@ def features(config, rows=64):
 def test_mmoe_gates_per_task(config):
   model = MMoE(config, num_experts=3, expert_units=(4,), tower_units=(4,))
   result = inspection.inspect(model, features(config))
-  assert result["rows"] == 64 and sorted(result["mean_probability"]) == ["ctcvr", "ctr", "cvr"]
+  assert result["rows"] == 64 and sorted(result["mean_prediction"]) == ["ctcvr", "ctr", "cvr"]
   (level,) = result["gates"]
   assert sorted(level["tasks"]) == ["ctr", "cvr"]
   for task in level["tasks"].values():

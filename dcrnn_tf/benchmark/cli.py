@@ -45,6 +45,7 @@ from dcrnn_tf import errors
 from dcrnn_tf import flag_checks
 from dcrnn_tf import model_dir
 from dcrnn_tf import models
+from dcrnn_tf import objectives
 from dcrnn_tf import outputs
 from dcrnn_tf import run_flags
 from dcrnn_tf.benchmark import latency
@@ -137,10 +138,15 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
   data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
                    report_path=directory.report_path("train"))
   feature_config = directory.prepared_feature_config(data, may_prepare=True)
+  if feature_config.regression_outputs:
+    raise errors.UsageError(
+        "The benchmark compares binary tasks only; the feature config's regression tasks "
+        f"{list(feature_config.regression_outputs)} are trained by `dcrnn_tf.main`.")
   directory.save_prepared_feature_config(feature_config, data.options.path("feature_config"),
                                          FLAGS.split, FLAGS.split_seed)
   if FLAGS.early_stopping_patience:
-    early_stopping.check_monitor(FLAGS.early_stopping_monitor, feature_config.output_names)
+    early_stopping.check_monitor(FLAGS.early_stopping_monitor,
+                                 objectives.output_metrics(feature_config))
   for role in ROLES:
     if role not in data.reports:
       data.check(role, feature_config)

@@ -10,12 +10,14 @@ and a float32 for numeric ones (CSV fields are stripped, and the empty string an
 `na_values` become NaN, before they are parsed) — and `labels` maps every label name to
 a float32 0/1 `[batch]` tensor. The model normalizes the raw values (whitespace, case,
 `na_values`) and does all further preprocessing in its graph (see `FeatureEncoder`), so
-that files and serving requests run the same code.
+that files and serving requests run the same code. A regression task's label is its
+float32 number.
 
 CSV files have a header line naming their columns, or the config lists the columns
 (`csv.columns`). TFRecord files hold `tf.train.Example` records: categorical features as
 `bytes_list` or (`dtype: int64`) `int64_list`, numeric features as `float_list`, labels
-as `int64_list` (`bytes_list` for labels with `positive_values`). A file is read as GZIP
+as `int64_list` (`bytes_list` for labels with `positive_values`, `float_list` for the
+labels of regression tasks; `label_dtype`). A file is read as GZIP
 when its content is (`compression_of`), whatever its name; its format is told by its
 name (`.csv`, `.tfrecord`) or, where the name does not say, by its content.
 
@@ -38,7 +40,7 @@ import tensorflow as tf
 
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.errors import DataError, MissingFileError
-from dcrnn_tf.features import MULTI_CATEGORICAL, FeatureConfig
+from dcrnn_tf.features import MULTI_CATEGORICAL, FeatureConfig, Label
 
 CSV = "csv"
 TFRECORD = "tfrecord"
@@ -72,9 +74,16 @@ def example_feature_spec(config: FeatureConfig,
   spec = {f.source: tf.io.RaggedFeature(_TF_DTYPES[f.raw_dtype]) for f in config.features}
   if with_labels:
     for label in config.labels:
-      spec[label.source] = tf.io.RaggedFeature(
-          tf.string if label.positive_values else tf.int64)
+      spec[label.source] = tf.io.RaggedFeature(_TF_DTYPES[label_dtype(config, label)])
   return spec
+
+
+def label_dtype(config: FeatureConfig, label: Label) -> str:
+  """How a label column is stored in a `tf.Example`: `"string"` (a label with
+  `positive_values`), `"float32"` (a regression task's) or `"int64"` (0/1)."""
+  if label.positive_values:
+    return "string"
+  return "float32" if config.is_regression_label(label.name) else "int64"
 
 
 def parse_examples(serialized: tf.Tensor, config: FeatureConfig, with_labels: bool = True):
@@ -373,8 +382,8 @@ def write_tfrecord(frame: pd.DataFrame, path: str, config: FeatureConfig) -> Non
   """Writes the config's columns of a frame as `tf.train.Example` records.
 
   Categorical features become `bytes_list` values (`int64_list` for `dtype: int64`),
-  numeric features `float_list` values, labels `int64_list` values (`bytes_list` for
-  labels with `positive_values`). The frame must have no missing values.
+  numeric features `float_list` values, labels as `label_dtype` says. The frame must
+  have no missing values.
 
   Args:
     frame: One row per example; must hold every feature and label column.
@@ -382,8 +391,7 @@ def write_tfrecord(frame: pd.DataFrame, path: str, config: FeatureConfig) -> Non
     config: Which columns to write, and their types.
   """
   kinds = [(f.source, f.raw_dtype) for f in config.features]
-  kinds += [(label.source, "string" if label.positive_values else "int64")
-            for label in config.labels]
+  kinds += [(label.source, label_dtype(config, label)) for label in config.labels]
   # One Example, updated in place for every row: about 6x faster than building new ones.
   example = tf.train.Example()
   lists = []

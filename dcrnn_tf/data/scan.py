@@ -28,7 +28,7 @@ import tensorflow as tf
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.errors import ConfigError, DataError
-from dcrnn_tf.features import MULTI_CATEGORICAL, Feature, FeatureConfig
+from dcrnn_tf.features import LOG1P, MULTI_CATEGORICAL, Feature, FeatureConfig, Label
 from dcrnn_tf.layers.feature_encoder import normalize_numbers, normalize_strings
 
 BAD_ROW_POLICIES = ("fail", "skip")
@@ -217,7 +217,13 @@ class _RowChecker:
       raw = get(label.source)
       if raw in self.missing:
         return label.source, "missing_label", f"label column {label.source!r} is missing"
-      if label.positive_values:
+      if self.config.is_regression_label(label.name):
+        number = float(raw) if _NUMBER.match(raw) else math.nan
+        problem = _regression_label_problem(self.config, label, number, repr(raw))
+        if problem:
+          return label.source, "label_value", problem
+        values[label.name] = number
+      elif label.positive_values:
         values[label.name] = int(raw in label.positive_values)
       elif _NUMBER.match(raw) and float(raw) in (0.0, 1.0):
         # A 0/1 label is any number equal to 0 or 1, as training reads it (`1.0`, `-0`).
@@ -479,6 +485,18 @@ def _intact_records(path: str, compression: str, start: int) -> int:
   return count
 
 
+def _regression_label_problem(config: FeatureConfig, label: Label, number: float,
+                               shown: str) -> Optional[str]:
+  """What is wrong with `number`, the value (`shown`) of a regression label, or None."""
+  if not abs(number) < _FLOAT32_OVERFLOW:  # NaN too.
+    return f"label column {label.source!r}: value {shown} is not a finite number"
+  if number < 0 and any(task.transform == LOG1P for task in config.tasks
+                        if task.label == label.name):
+    return (f"label column {label.source!r}: value {shown} is negative, and its task "
+            "trains on log1p(label)")
+  return None
+
+
 def _value_problems(columns, config: FeatureConfig, with_labels: bool):
   """(row, kind, reason) of the first value problem of each row of parsed columns."""
   problems = {}
@@ -505,7 +523,15 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
       values = columns[label.source]
       present = values.row_lengths().numpy() > 0
       flag(~present, "missing_label", lambda i, c=label.source: f"label column {c!r} is missing")
-      if label.positive_values:
+      if config.is_regression_label(label.name):
+        raw = pipeline.first_values(values, 0.0).numpy().astype(np.float64)
+        log1p = any(t.transform == LOG1P for t in config.tasks if t.label == label.name)
+        with np.errstate(invalid="ignore"):
+          bad = ~(np.abs(raw) < _FLOAT32_OVERFLOW) | ((raw < 0) & log1p)
+        flag(present & bad, "label_value", lambda i, l=label, v=raw: _regression_label_problem(
+            config, l, v[i], str(v[i])))
+        labels[label.name] = raw
+      elif label.positive_values:
         raw = pipeline.first_values(values, b"").numpy()
         labels[label.name] = np.isin(
             np.char.strip(raw.astype(str)), list(label.positive_values)).astype(int)

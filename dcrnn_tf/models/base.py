@@ -1,12 +1,24 @@
-"""MultiTaskModel: encoder → task states → towers → probabilities, with funnel outputs."""
+"""MultiTaskModel: encoder → task states → towers → predictions, with funnel outputs."""
 
 from typing import Any, Dict, List, Mapping, Sequence, Union
 
 from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
-from dcrnn_tf.features import FeatureConfig
+from dcrnn_tf.features import LOG1P, NONNEGATIVE, FeatureConfig, Task
 from dcrnn_tf.layers import FeatureEncoder, Tower
+from dcrnn_tf.layers import tower as towers
+
+
+def tower_head(task: Task) -> str:
+  """The `Tower` head of a task: a probability (binary), or a regression's number
+  (`expm1` of a non-negative value for a `log1p` task, else `nonnegative` or
+  `linear`, as the task's `output` says)."""
+  if not task.is_regression:
+    return towers.PROBABILITY
+  if task.transform == LOG1P:
+    return towers.EXPM1
+  return towers.NONNEGATIVE if task.output == NONNEGATIVE else towers.LINEAR
 
 
 def flatten_fields(embeddings: tf.Tensor) -> tf.Tensor:
@@ -19,8 +31,9 @@ class MultiTaskModel(tf.keras.Model):
 
   Subclasses create their block in `__init__` and implement `task_states`, which maps
   the field embeddings `[batch, fields, dim]` to one state `[batch, width]` per task.
-  This class owns what all models share: the `FeatureEncoder`, one `Tower` per task,
-  and the funnel outputs (`p(funnel_output) = p(parent) * p(task)`).
+  This class owns what all models share: the `FeatureEncoder`, one `Tower` per task
+  (a probability, or a regression task's prediction in its label's units), and the
+  funnel outputs (`p(funnel_output) = p(parent) * p(task)`).
 
   `entire_space` (a class attribute) says how a funnel stage is trained: over the
   entire impression space through its funnel output (ESMM; true for every model but
@@ -46,7 +59,7 @@ class MultiTaskModel(tf.keras.Model):
 
   Returns:
     A dict from output name (every task, then every funnel output) to probabilities
-    `[batch]`.
+    (regression tasks: predictions) `[batch]`.
   """
 
   entire_space = True
@@ -67,7 +80,7 @@ class MultiTaskModel(tf.keras.Model):
     self.encoder = FeatureEncoder(feature_config.features, embedding_dim,
                                   na_values=feature_config.csv.na_values, name="encoder")
     self.towers = {task.name: Tower(self.tower_units, dropout=self.dropout,
-                                    name=f"tower_{task.name}")
+                                    head=tower_head(task), name=f"tower_{task.name}")
                    for task in feature_config.tasks}
 
   @property
@@ -88,7 +101,7 @@ class MultiTaskModel(tf.keras.Model):
     return self.heads(self.task_states(embeddings, training=training), training=training)
 
   def heads(self, states: Mapping[str, tf.Tensor], training=None) -> Dict[str, tf.Tensor]:
-    """The towers' probabilities of every task's state, and the funnel outputs."""
+    """The towers' predictions of every task's state, and the funnel outputs."""
     outputs = {name: self.towers[name](states[name], training=training)
                for name in self.task_names}
     for task in self.feature_config.tasks:
