@@ -24,9 +24,12 @@ def monitored_figures(output_metrics: Mapping[str, Sequence[str]]) -> List[str]:
   """The epoch-log keys that training reports and early stopping can watch: the loss,
   each output's loss and metrics (`objectives.output_metrics`: its AUC, or a
   regression's RMSE, MAE and R²), on the validation data (`val_`) and the training
-  data."""
-  figures = ["loss"] + [f"{name}_{kind}" for name, metrics in output_metrics.items()
-                        for kind in ("loss",) + tuple(metrics)]
+  data. Keras names a model of one output's metrics without the output's name."""
+  if len(output_metrics) == 1:
+    figures = ["loss"] + list(*output_metrics.values())
+  else:
+    figures = ["loss"] + [f"{name}_{kind}" for name, metrics in output_metrics.items()
+                          for kind in ("loss",) + tuple(metrics)]
   return [prefix + figure for prefix in ("val_", "") for figure in figures]
 
 

@@ -19,8 +19,8 @@ A feature config is a JSON or YAML file such as::
       "ignore": ["request_id"]
     }
 
-Every column of a data file must be a feature's or a label's column or be listed in
-`ignore`: nothing is guessed. Statistics that a feature needs and the config does not
+Every column of a data file must be a feature's or a label's column, the `weight`
+column, or be listed in `ignore`: nothing is guessed. Statistics that a feature needs and the config does not
 give (a vocabulary, a mean and standard deviation, quantile boundaries) are learned from
 the training data by `dcrnn_tf.data.scan` (`--mode=prepare`) and stored in a *prepared*
 copy of the config in the model directory; the model's preprocessing layers are built
@@ -55,6 +55,8 @@ POOLINGS = ("mean", "sum")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Beside the outputs' metrics, eval_metrics.json names the evaluated data under this key.
 RESERVED_OUTPUT_NAME = "data"
+# The key of the row weights among a batch's labels (no label may be named so).
+WEIGHT_KEY = "__weight__"
 BINARY = "binary"
 REGRESSION = "regression"
 TASK_TYPES = (BINARY, REGRESSION)
@@ -426,6 +428,9 @@ class FeatureConfig:
     tasks: Tasks, in order; a task may depend only on an earlier one.
     ignore: Columns present in the data that are neither features nor labels.
     csv: Layout of CSV files.
+    weight: A column of row weights (a finite number >= 0 per row) that multiply every
+      task's per-row loss; evaluation reports weighted metrics and the unweighted ones
+      beside them. Read wherever labels are (not for predictions, not in requests).
   """
 
   features: Tuple[Feature, ...]
@@ -433,6 +438,7 @@ class FeatureConfig:
   tasks: Tuple[Task, ...]
   ignore: Tuple[str, ...] = ()
   csv: CsvFormat = CsvFormat()
+  weight: Optional[str] = None
 
   def __post_init__(self):
     object.__setattr__(self, "features", tuple(self.features))
@@ -447,6 +453,15 @@ class FeatureConfig:
     names = [f.name for f in self.features]
     if len(set(names)) != len(names):
       raise ValueError(f"Feature names must be unique, got {names}.")
+    if self.weight is not None:
+      if not isinstance(self.weight, str) or not self.weight:
+        raise ValueError(f"weight must be a column name, got {self.weight!r}.")
+      if self.weight in (tuple(f.source for f in self.features)
+                         + tuple(label.source for label in self.labels) + self.ignore):
+        raise ValueError(f"The weight column {self.weight!r} is also a feature's, a "
+                         "label's or an ignored column.")
+    if WEIGHT_KEY in [label.name for label in self.labels]:
+      raise ValueError(f"No label may be named {WEIGHT_KEY!r}.")
     columns = self.columns + self.ignore
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
@@ -489,8 +504,9 @@ class FeatureConfig:
 
   @property
   def columns(self) -> Tuple[str, ...]:
-    """The data columns of the features, then of the labels."""
-    return tuple(f.source for f in self.features) + tuple(l.source for l in self.labels)
+    """The data columns of the features, then of the labels, then the weight's."""
+    return (tuple(f.source for f in self.features) + tuple(l.source for l in self.labels)
+            + ((self.weight,) if self.weight is not None else ()))
 
   @property
   def label_names(self) -> Tuple[str, ...]:
@@ -551,6 +567,8 @@ class FeatureConfig:
     }
     if self.csv != CsvFormat():
       out["csv"] = self.csv.to_dict()
+    if self.weight is not None:
+      out["weight"] = self.weight
     return out
 
   @classmethod
@@ -558,7 +576,7 @@ class FeatureConfig:
     """Builds a config; relative vocabulary file paths are read from `base_dir`."""
     if not isinstance(config, dict):
       raise ValueError("A feature config must be a mapping with features, labels, tasks.")
-    keys = ("features", "labels", "tasks", "ignore", "csv")
+    keys = ("features", "labels", "tasks", "ignore", "csv", "weight")
     for key in config:
       if key not in keys:
         raise ValueError(unknown_key_message(str(key), keys, "the feature config"))
@@ -582,6 +600,7 @@ class FeatureConfig:
         tasks=tuple(_build(Task, t, f"tasks[{i}]") for i, t in enumerate(config["tasks"])),
         ignore=tuple(config.get("ignore", ())),
         csv=_build(CsvFormat, config.get("csv", {}), "csv"),
+        weight=config.get("weight"),
     )
 
   @classmethod

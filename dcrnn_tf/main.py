@@ -238,12 +238,14 @@ def evaluate(model, data: DataRoles, test: TestBatches,
                f" ({described['part']})" if described["part"] else "",
                described["valid_rows"], described["rows"])
   for name, values in metrics.items():
-    if "auc" in values:
-      logging.info("eval %s: AUC %.4f, log loss %.4f (%d rows)", name, values["auc"],
-                   values["logloss"], values["count"])
-    else:
-      logging.info("eval %s: RMSE %.4g, MAE %.4g, R² %.4f (%d rows)", name, values["rmse"],
-                   values["mae"], values["r2"], values["count"])
+    shown = (("AUC", "auc", ".4f"), ("log loss", "logloss", ".4f")) if "auc" in values else (
+        ("RMSE", "rmse", ".4g"), ("MAE", "mae", ".4g"), ("R²", "r2", ".4f"))
+    weighted = "auc_unweighted" in values or "rmse_unweighted" in values
+    logging.info("eval %s: %s (%d rows%s)", name, ", ".join(
+        f"{label} {values[key]:{form}}"
+        + (f" (unweighted {values[key + '_unweighted']:{form}})" if weighted else "")
+        for label, key, form in shown), values["count"],
+                 f", weight {values['weight']:.6g}" if weighted else "")
   logging.info("Wrote %s", path)
   return metrics
 

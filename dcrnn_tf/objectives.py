@@ -8,7 +8,8 @@ from dcrnn_tf import _keras_setup  # pylint: disable=unused-import
 import tensorflow as tf
 
 from dcrnn_tf import loss_weighting as weighting
-from dcrnn_tf.features import HUBER, LOG1P, MSE, REGRESSION_LOSSES, TRANSFORMS, FeatureConfig
+from dcrnn_tf.features import (HUBER, LOG1P, MSE, REGRESSION_LOSSES, TRANSFORMS, WEIGHT_KEY,
+                               FeatureConfig)
 
 MASKED = float("nan")  # Target of a row that an output is not scored on.
 # Thresholds of the streaming AUC of training and validation (the progress bar, the
@@ -60,6 +61,15 @@ def make_targets(labels: Mapping[str, tf.Tensor],
     if task.funnel_output:
       targets[task.funnel_output] = label
   return targets
+
+
+def fit_batch(features, labels: Mapping[str, tf.Tensor], feature_config: FeatureConfig):
+  """A batch for Keras `fit`: `(features, targets)` (`make_targets`), and the row
+  weights of every output third when the config has a `weight` column."""
+  targets = make_targets(labels, feature_config)
+  if feature_config.weight is None:
+    return features, targets
+  return features, targets, {name: labels[WEIGHT_KEY] for name in targets}
 
 
 def scored_rows(y_true, y_pred, sample_weight=None):
@@ -291,7 +301,8 @@ def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
                   loss_weighting: str = weighting.FIXED, gradnorm_alpha: float = 1.5,
                   jit_compile: bool = False) -> None:
   """Compiles `model` with Adam, the masked loss of every output (`output_losses`) and
-  its metrics (`output_metrics`).
+  its metrics (`output_metrics`; weighted by the rows' weights when the config has a
+  `weight` column, as the losses are).
 
   A model whose `entire_space` attribute is false trains funnel stages on their own
   labels (see `loss_weights`).
@@ -315,8 +326,9 @@ def compile_model(model: tf.keras.Model, feature_config: FeatureConfig,
       optimizer=tf.keras.optimizers.Adam(learning_rate),
       loss=output_losses(feature_config),
       loss_weights=weights,
-      metrics={name: _metric_objects(metrics)
-               for name, metrics in output_metrics(feature_config).items()},
+      **{"weighted_metrics" if feature_config.weight else "metrics": {
+          name: _metric_objects(metrics)
+          for name, metrics in output_metrics(feature_config).items()}},
       steps_per_execution=steps_per_execution, jit_compile=jit_compile)
   if loss_weighting != weighting.FIXED:
     model.loss_weighting = weighting.make(loss_weighting, weights, gradnorm_alpha,

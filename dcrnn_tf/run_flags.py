@@ -97,8 +97,10 @@ flags.DEFINE_integer("early_stopping_patience", 0,
                      "best epoch's weights (0: off, train every epoch and use the last).")
 flags.DEFINE_string("early_stopping_monitor", early_stopping.DEFAULT_MONITOR,
                     "The validation figure early stopping watches: val_loss (the weighted "
-                    "sum of the losses with the fixed weights), val_<output>_loss or "
-                    "val_<output>_auc (maximized); also the same without val_ (training).")
+                    "sum of the losses with the fixed weights), val_<output>_loss, "
+                    "val_<output>_auc or val_<output>_r2 (maximized), val_<output>_rmse or "
+                    "val_<output>_mae (regression tasks); without <output>_ for a config "
+                    "of one output (Keras' names); also the same without val_ (training).")
 flags.DEFINE_enum("loss_weighting", loss_weighting.FIXED, list(loss_weighting.WEIGHTINGS),
                   "How the outputs' losses are weighted: fixed (the feature config's "
                   "weights), uncertainty (learned log-variances, Kendall et al. 2018) or "

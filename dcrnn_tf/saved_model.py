@@ -98,7 +98,7 @@ def parse_request_examples(serialized: tf.Tensor,
   """The model inputs of a `serving_default` request, with its keys checked.
 
   Each feature may be keyed by its data column or its name (`serving.example_keys`);
-  label and `ignore` columns are allowed and unused. An example that lacks a feature,
+  label, weight and `ignore` columns are allowed and unused. An example that lacks a feature,
   carries one under both keys, carries any other key, or holds two or more values of a
   single-valued feature fails the request with an InvalidArgumentError naming the
   example and the key (the first failing check of the first example that fails it:
@@ -119,8 +119,7 @@ def parse_request_examples(serialized: tf.Tensor,
   with tf.control_dependencies([values.flat_values for values in parsed.values()]):
     entries, sizes = example_entries(serialized)
   allowed = sorted({k for ks in feature_keys.values() for k in ks}
-                   | {label.source for label in feature_config.labels}
-                   | set(feature_config.ignore))
+                   | set(feature_config.columns) | set(feature_config.ignore))
   features = feature_config.features
   first_keys = [feature_keys[f.name][0] for f in features]
   last_keys = [feature_keys[f.name][-1] for f in features]

@@ -139,7 +139,7 @@ def test_the_census_config_reads_raw_census_rows(tmp_path):
   prepared = scan.prepare(config, statistics)
   features, labels = next(iter(pipeline.make_dataset(path, prepared, 64, data_format="csv")))
   assert len(features) == len(config.features) == 39
-  assert sorted(labels) == ["income_over_50k", "never_married"]
+  assert sorted(labels) == ["__weight__", "income_over_50k", "never_married"]
   outputs = models.build_model("dcrnn", prepared, **DCRNN)(features)
   assert {name: value.shape for name, value in outputs.items()} == {
       "income": [64], "marital": [64]}
@@ -149,7 +149,8 @@ def smoke_census_config(path) -> None:
   """The census config with its first `SMOKE_FEATURES` features (the others ignored):
   the raw format and both tasks, at a fraction of the model's size."""
   config = json.loads(pathlib.Path(CENSUS_CONFIG).read_text())
-  config["ignore"] += [f.get("column", f["name"]) for f in config["features"][SMOKE_FEATURES:]]
+  config.setdefault("ignore", []).extend(
+      f.get("column", f["name"]) for f in config["features"][SMOKE_FEATURES:])
   config["features"] = config["features"][:SMOKE_FEATURES]
   pathlib.Path(path).write_text(json.dumps(config))
 

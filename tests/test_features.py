@@ -203,7 +203,7 @@ def test_invalid_config_in_a_file_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("config,message", [
     (_config(extra=1), "unknown key 'extra' in the feature config (known keys: features, "
-     "labels, tasks, ignore, csv)"),
+     "labels, tasks, ignore, csv, weight)"),
     ({"features": [], "labels": []}, "The feature config lacks 'tasks'"),
     (_config(features=[{"name": "item", "type": "categorical", "vocab_size": 5}]),
      "unknown key 'vocab_size' in features[0] (known keys: name, type, column, dtype, "

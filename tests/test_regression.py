@@ -268,3 +268,16 @@ print(json.dumps({{"features": by_features["dwell_time"].numpy().tolist(),
   # In seconds: exp(1 + price) is 7.4 at price 1, 1.0 at price -1.
   assert 4.0 < served["features"][0] < 12.0 and 0.3 < served["features"][1] < 2.5
   assert all(0 < p < 1 for p in served["ctr"])
+
+
+def test_a_model_of_one_output_is_monitored_by_keras_names():
+  config = FeatureConfig(features=(Feature("p", "numeric", mean=0.0, std=1.0),),
+                         labels=("y",), tasks=(Task("time", "y", type="regression"),))
+  metrics = objectives.output_metrics(config)
+  assert early_stopping.monitored_figures(metrics)[:5] == [
+      "val_loss", "val_rmse", "val_mae", "val_r2", "loss"]
+  model = build_model("shared_bottom", config)
+  objectives.compile_model(model, config)
+  logs = model.evaluate({"p": tf.constant([0.0, 1.0])}, {"time": tf.constant([1.0, 2.0])},
+                        verbose=0, return_dict=True)
+  assert sorted(logs) == ["loss", "mae", "r2", "rmse"]

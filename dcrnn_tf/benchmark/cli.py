@@ -297,6 +297,7 @@ def run_benchmark() -> Dict[str, Any]:
           "patience": FLAGS.early_stopping_patience,
           "early_stopping_monitor": FLAGS.early_stopping_monitor,
           "steps_per_execution": FLAGS.steps_per_execution,
+          "weight": feature_config.weight,
           "max_train_batches": setting("max_train_batches"),
           "seeds": [int(s) for s in setting("seeds")],
           "ablation_seeds": [int(s) for s in setting("seeds")][:setting("ablation_seeds")]},

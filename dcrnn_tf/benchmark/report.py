@@ -340,8 +340,10 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       f"validation {rows['validation']:,}, test {rows['test']:,} rows). Every model: "
       f"embedding size {settings['embedding_dim']}, batch {settings['batch_size']}, Adam "
       f"(learning rate {settings['learning_rate']}), at most {settings['epochs']} epochs, "
-      f"{_stopping(settings)}; metrics on the test part, mean ± std over seeds "
-      f"{settings['seeds']}"
+      f"{_stopping(settings)}; metrics on the test part"
+      + (f", weighted by the column `{settings['weight']}` (as the losses are)"
+         if settings.get("weight") else "")
+      + f", mean ± std over seeds {settings['seeds']}"
       + (f" (ablations: {settings['ablation_seeds']})." if bench["ablations"] else "."),
       "",
   ]

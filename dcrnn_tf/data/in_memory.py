@@ -56,7 +56,7 @@ def estimated_bytes(rows: int, config: FeatureConfig, with_labels: bool = True) 
   ones add their length). The rows then held take less."""
   per_row = sum(_STRING_BYTES if f.is_categorical else _FLOAT_BYTES for f in config.features)
   if with_labels:
-    per_row += _FLOAT_BYTES * len(config.labels)
+    per_row += _FLOAT_BYTES * (len(config.labels) + (config.weight is not None))
   return rows * per_row
 
 

@@ -11,7 +11,8 @@ and a float32 for numeric ones (CSV fields are stripped, and the empty string an
 a float32 0/1 `[batch]` tensor. The model normalizes the raw values (whitespace, case,
 `na_values`) and does all further preprocessing in its graph (see `FeatureEncoder`), so
 that files and serving requests run the same code. A regression task's label is its
-float32 number.
+float32 number; the config's `weight` column, if any, is among the labels as
+`WEIGHT_KEY`.
 
 CSV files have a header line naming their columns, or the config lists the columns
 (`csv.columns`). TFRecord files hold `tf.train.Example` records: categorical features as
@@ -40,7 +41,7 @@ import tensorflow as tf
 
 from dcrnn_tf.data.split import Split
 from dcrnn_tf.errors import DataError, MissingFileError
-from dcrnn_tf.features import MULTI_CATEGORICAL, FeatureConfig, Label
+from dcrnn_tf.features import MULTI_CATEGORICAL, WEIGHT_KEY, FeatureConfig, Label
 
 CSV = "csv"
 TFRECORD = "tfrecord"
@@ -75,6 +76,8 @@ def example_feature_spec(config: FeatureConfig,
   if with_labels:
     for label in config.labels:
       spec[label.source] = tf.io.RaggedFeature(_TF_DTYPES[label_dtype(config, label)])
+    if config.weight is not None:
+      spec[config.weight] = tf.io.RaggedFeature(tf.float32)
   return spec
 
 
@@ -104,6 +107,8 @@ def parse_examples(serialized: tf.Tensor, config: FeatureConfig, with_labels: bo
       labels[label.name] = _is_positive(first_values(values, ""), label.positive_values)
     else:
       labels[label.name] = tf.cast(first_values(values, 0), tf.float32)
+  if config.weight is not None:
+    labels[WEIGHT_KEY] = first_values(columns[config.weight], 0.0)
   return features, labels
 
 
@@ -392,6 +397,8 @@ def write_tfrecord(frame: pd.DataFrame, path: str, config: FeatureConfig) -> Non
   """
   kinds = [(f.source, f.raw_dtype) for f in config.features]
   kinds += [(label.source, label_dtype(config, label)) for label in config.labels]
+  if config.weight is not None:
+    kinds.append((config.weight, "float32"))
   # One Example, updated in place for every row: about 6x faster than building new ones.
   example = tf.train.Example()
   lists = []
@@ -515,6 +522,8 @@ def _check_header(path: str, header: Sequence[str], config: FeatureConfig,
   for label in config.labels if with_labels else ():
     if label.source not in seen:
       raise DataError(f"{path}:1: label column {label.source!r} is missing.")
+  if with_labels and config.weight is not None and config.weight not in seen:
+    raise DataError(f"{path}:1: weight column {config.weight!r} is missing.")
 
 
 def _csv_parser(columns: Sequence[str], config: FeatureConfig, with_labels: bool) -> Callable:
@@ -522,6 +531,7 @@ def _csv_parser(columns: Sequence[str], config: FeatureConfig, with_labels: bool
   wanted = [f.source for f in config.features]
   if with_labels:
     wanted += [label.source for label in config.labels]
+    wanted += [config.weight] if config.weight is not None else []
   selected = sorted(columns.index(name) for name in set(wanted))
   names = [columns[i] for i in selected]
   missing = [""] + list(config.csv.na_values)
@@ -554,6 +564,9 @@ def _csv_parser(columns: Sequence[str], config: FeatureConfig, with_labels: bool
       else:
         labels[label.name] = tf.strings.to_number(tf.where(is_missing, "0", value),
                                                   tf.float32)
+    if config.weight is not None:
+      value, is_missing = raw[config.weight]
+      labels[WEIGHT_KEY] = tf.strings.to_number(tf.where(is_missing, "0", value), tf.float32)
     return features, labels
 
   return parse

@@ -234,8 +234,9 @@ class DataRoles:
         files in a parallel map beside the model's step. One preprocessor per
         `DataRoles` (the model's).
     """
-    transform = ((lambda features, labels: (features, objectives.make_targets(
-        labels, feature_config))) if for_fit else None)
+    transform = ((lambda features, labels: objectives.fit_batch(features, labels,
+                                                                 feature_config))
+                 if for_fit else None)
     shuffle = role == "train"
     seed = self.options.seed if seed is None else seed
     held = self.in_memory(role, feature_config)

@@ -51,8 +51,8 @@ class BadRow:
     row: 0-based data row number within the file (what the pipeline counts).
     column: 1-based column number (CSV) or None.
     kind: Short name of the problem (`field_count`, `quote`, `line_ending`, `encoding`,
-      `number`, `not_finite`, `missing_label`, `label_value`, `funnel`, `value_type`,
-      `multiple_values`, `not_example`).
+      `number`, `not_finite`, `missing_label`, `label_value`, `funnel`,
+      `missing_weight`, `weight_value`, `value_type`, `multiple_values`, `not_example`).
     reason: What is wrong, naming the column.
   """
 
@@ -235,6 +235,15 @@ class _RowChecker:
       if values[stage.name] == 1 and values[parent.name] == 0:
         return stage.source, "funnel", (f"column {stage.source!r}: {stage.name} without "
                                         f"{parent.name} ({parent.source!r} is 0)")
+    weight = self.config.weight
+    if weight is not None:
+      raw = get(weight)
+      if raw in self.missing:
+        return weight, "missing_weight", f"weight column {weight!r} is missing"
+      problem = _weight_problem(weight, float(raw) if _NUMBER.match(raw) else math.nan,
+                                repr(raw))
+      if problem:
+        return weight, "weight_value", problem
     return None
 
 
@@ -497,6 +506,13 @@ def _regression_label_problem(config: FeatureConfig, label: Label, number: float
   return None
 
 
+def _weight_problem(column: str, number: float, shown: str) -> Optional[str]:
+  """What is wrong with `number`, the value (`shown`) of the weight column, or None."""
+  if not 0 <= number < _FLOAT32_OVERFLOW:  # NaN too.
+    return f"weight column {column!r}: value {shown} is not a finite number >= 0"
+  return None
+
+
 def _value_problems(columns, config: FeatureConfig, with_labels: bool):
   """(row, kind, reason) of the first value problem of each row of parsed columns."""
   problems = {}
@@ -506,7 +522,10 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
       problems.setdefault(int(i), (kind, describe(int(i))))
 
   single = [f.source for f in config.features if f.type != MULTI_CATEGORICAL]
-  for column in single + ([label.source for label in config.labels] if with_labels else []):
+  if with_labels:
+    single += [label.source for label in config.labels]
+    single += [config.weight] if config.weight is not None else []
+  for column in single:
     lengths = columns[column].row_lengths().numpy()
     flag(lengths > 1, "multiple_values",
          lambda i, c=column, n=lengths: f"column {c!r} holds {n[i]} values, expected 1")
@@ -545,6 +564,16 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
       flag((labels[stage.name] == 1) & (labels[parent.name] == 0), "funnel",
            lambda i, p=parent, s=stage: f"column {s.source!r}: {s.name} without "
            f"{p.name} ({p.source!r} is 0)")
+    if config.weight is not None:
+      values = columns[config.weight]
+      present = values.row_lengths().numpy() > 0
+      flag(~present, "missing_weight",
+           lambda i, c=config.weight: f"weight column {c!r} is missing")
+      weights = pipeline.first_values(values, 0.0).numpy().astype(np.float64)
+      with np.errstate(invalid="ignore"):
+        bad = ~((weights >= 0) & (weights < _FLOAT32_OVERFLOW))
+      flag(present & bad, "weight_value",
+           lambda i, v=weights: _weight_problem(config.weight, v[i], str(v[i])))
   return [(i,) + problems[i] for i in sorted(problems)]
 
 

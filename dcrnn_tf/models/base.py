@@ -121,7 +121,8 @@ class MultiTaskModel(tf.keras.Model):
       for name in weighting.outputs:
         per_row = self.loss[name].call(y[name], y_pred[name])
         if sample_weight is not None:
-          per_row *= tf.reshape(tf.cast(sample_weight, per_row.dtype), [-1])
+          weight = sample_weight[name] if isinstance(sample_weight, dict) else sample_weight
+          per_row *= tf.reshape(tf.cast(weight, per_row.dtype), [-1])
         losses[name] = tf.reduce_mean(per_row)
       objective = weighting(losses)
       if self.losses:
