@@ -55,7 +55,8 @@ def time_ms(function: Callable[..., Any], *args, calls: int = 20, repeats: int =
 
 def step_profile(model: MultiTaskModel, features: Mapping[str, tf.Tensor],
                  targets: Mapping[str, tf.Tensor], fit_batches: tf.data.Dataset,
-                 batch_size: int, calls: int = 20, repeats: int = 5) -> Dict[str, float]:
+                 batch_size: int, calls: int = 20, repeats: int = 5,
+                 sample_weight: Optional[Mapping[str, tf.Tensor]] = None) -> Dict[str, float]:
   """Milliseconds of each of `STEP_PARTS` in one training step of a compiled `model`.
 
   Args:
@@ -66,6 +67,7 @@ def step_profile(model: MultiTaskModel, features: Mapping[str, tf.Tensor],
       `measure.cached_training_rate`).
     batch_size: Their batch size.
     calls, repeats: See `time_ms`.
+    sample_weight: The batch's row weights by output, if the config has a weight.
 
   Returns:
     Dict from part to milliseconds, plus `"train_step"` (the whole step without `fit`)
@@ -87,7 +89,7 @@ def step_profile(model: MultiTaskModel, features: Mapping[str, tf.Tensor],
     return model(x, training=True)
 
   def loss(x, y):
-    return model.compute_loss(x, y, model(x, training=True))
+    return model.compute_loss(x, y, model(x, training=True), sample_weight)
 
   def gradients(x, y):
     with tf.GradientTape() as tape:
@@ -98,7 +100,7 @@ def step_profile(model: MultiTaskModel, features: Mapping[str, tf.Tensor],
     model.optimizer.apply_gradients(zip(gradients(x, y), variables))
 
   def train_step(x, y):
-    return model.train_step((x, y))
+    return model.train_step((x, y) if sample_weight is None else (x, y, sample_weight))
 
   prefixes = {"encoder": encoder, "block": block, "towers": forward, "loss": loss,
               "backward": gradients, "optimizer": update, "metrics": train_step}

@@ -144,11 +144,11 @@ def profile_step(settings: Mapping[str, Any], run: Mapping[str, Any]) -> Dict[st
   preprocessor = trainer.input_preprocessor(model)
   for key, used in (("step_ms", preprocessor), ("step_ms_raw_input", None)):
     train = data.dataset("train", feature_config, for_fit=True, preprocessor=used)
-    features, targets = next(iter(train))
-    result[key] = profile.step_profile(model, features, targets, train, batch_size, **sizes)
+    features, targets, *weights = next(iter(train))
+    result[key] = profile.step_profile(model, features, targets, train, batch_size, **sizes,
+                                       sample_weight=weights[0] if weights else None)
   if isinstance(model, models.DCRNN):
-    features, _ = next(iter(data.dataset("train", feature_config, for_fit=True,
-                                         preprocessor=preprocessor)))
+    features = next(iter(data.dataset("train", feature_config, preprocessor=preprocessor)))[0]
     result["block_ms"] = profile.dcrnn_block_profile(model, features, **sizes)
   return result
 
