@@ -392,7 +392,8 @@ def main(argv):
     if not os.path.isdir(FLAGS.data_dir):  # It is written.
       outputs.check_directory(FLAGS.data_dir, "--data_dir")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
-                             eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+                             eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
+                             dwell_time=FLAGS.synthetic_dwell)
   check_early_stopping_monitor(run_flags.data_options())
   # Only the chief writes into --model_dir; it holds the lock for the whole job.
   with (model_directory().lock() if distribute.is_chief(strategy)

@@ -39,6 +39,10 @@ flags.DEFINE_string("data_dir", None,
 flags.DEFINE_bool("synthetic", False,
                   "Write the built-in synthetic click/conversion data to --data_dir if it "
                   "is not there yet.")
+flags.DEFINE_bool("synthetic_dwell", False,
+                  "With --synthetic: clicks also have a dwell time in seconds "
+                  "(dwell_seconds), and the config the regression task dwell (on log1p, "
+                  "depending on ctr).")
 flags.DEFINE_integer("synthetic_train_rows", 200_000, "Training rows of the synthetic data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Evaluation rows of the synthetic data.")
 flags.DEFINE_string("train_path", None,

@@ -167,3 +167,33 @@ def test_incomplete_dataset_is_rewritten(tmp_path):
   assert len(pd.read_csv(out_dir / "train.csv")) == 100
   assert sorted(os.listdir(out_dir)) == ["eval.csv", "eval.tfrecord.gz", "feature_config.json",
                                          "train.csv", "train.tfrecord.gz"]
+
+
+def test_the_dwell_time_of_clicks_is_an_optional_regression_target():
+  plain = synthetic.generate(20_000, seed=3)
+  with_dwell = synthetic.generate(20_000, seed=3, dwell_time=True)
+  pd.testing.assert_frame_equal(with_dwell[plain.columns], plain)  # The rest is unchanged.
+  dwell = with_dwell[synthetic.DWELL_LABEL].to_numpy()
+  clicked = with_dwell["click"].to_numpy() == 1
+  assert (dwell[~clicked] == 0).all() and (dwell[clicked] > 0).all()
+  # Log-normal around 30 s; a click's is longer (its direction leans on the click's).
+  assert 35 < np.median(dwell[clicked]) < 60
+  config = synthetic.feature_config(seed=3, dwell_time=True)
+  [task] = [t for t in config.tasks if t.name == "dwell"]
+  assert (task.type, task.depends_on, task.transform) == ("regression", "ctr", "log1p")
+  # The true expected dwell time explains the log dwell times' signal: log-space R²
+  # of the true mean log is about 0.8² / (0.8² + 0.5²) = 0.72.
+  structure = synthetic.make_structure(3, dwell_time=True)
+  expected = structure.probabilities(with_dwell)["dwell_seconds_given_click"].to_numpy()
+  logs = np.log(dwell[clicked])
+  predicted = np.log(expected[clicked]) - 0.5 ** 2 / 2
+  r2 = 1 - np.mean((logs - predicted) ** 2) / np.var(logs)
+  assert 0.65 < r2 < 0.8
+
+
+def test_a_data_dir_of_other_tasks_is_refused(tmp_path):
+  synthetic.ensure_dataset(str(tmp_path), train_rows=100, eval_rows=50, seed=0)
+  with pytest.raises(ValueError, match=r"holds a synthetic data set with the tasks \['ctr', "
+                                       r"'cvr'\], not \['ctr', 'cvr', 'dwell'\]"):
+    synthetic.ensure_dataset(str(tmp_path), train_rows=100, eval_rows=50, seed=0,
+                             dwell_time=True)

@@ -133,7 +133,8 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
     if not FLAGS.data_dir:
       raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
-                             eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed)
+                             eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
+                             dwell_time=FLAGS.synthetic_dwell)
   directory = model_dir.ModelDirectory(os.path.join(FLAGS.output_dir, "data"))
   data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
                    report_path=directory.report_path("train"))

@@ -24,6 +24,18 @@ biases are set so that about 4% of impressions are clicked and about 10% of clic
 convert. The true probabilities (`Structure.probabilities`) rank clicks with an AUC of
 about 0.78 and conversions (over all rows) with about 0.82.
 
+Optionally (`dwell_time=True`) a clicked impression also has a dwell time, the label
+``dwell_seconds`` (float32; 0 where there was no click), log-normal around a median of
+30 s over all impressions (clicked ones dwell longer, about 48 s: ``d`` leans towards
+the click direction)::
+
+  log dwell_seconds = log 30 + d . z + 0.5 * noise        (noise: standard normal)
+
+with ``d`` partly aligned with the click direction (cosine 0.7) and ``d . z`` of
+standard deviation 0.8: the task ``dwell``, a regression on ``log1p`` of the label that
+depends on ``ctr``. Its rows are drawn from their own seed, so the other columns are the
+same with or without it.
+
 Splits (``train``, ``eval``, ``test``) of one seed are independent rows drawn from the
 same structure.
 """
@@ -34,7 +46,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -45,7 +57,8 @@ import tensorflow as tf
 
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
-from dcrnn_tf.features import CATEGORICAL, NUMERIC, Feature, FeatureConfig, Task
+from dcrnn_tf.errors import UsageError
+from dcrnn_tf.features import CATEGORICAL, LOG1P, NUMERIC, REGRESSION, Feature, FeatureConfig, Task
 
 SPLITS = ("train", "eval", "test")
 CONFIG_FILE = "feature_config.json"
@@ -61,6 +74,10 @@ _DIRECTION_COSINE = 0.7  # Between the click and the conversion directions a and
 _SHARES = np.array([0.5, 0.25, 0.25])
 _CLICK_LOGIT_STD = 1.1
 _CONVERSION_LOGIT_STD = 0.6
+DWELL_LABEL = "dwell_seconds"
+_DWELL_MEDIAN_SECONDS = 30.0
+_DWELL_SIGNAL_STD = 0.8  # Of d . z, the dwell time's log around its median.
+_DWELL_NOISE_STD = 0.5
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -114,6 +131,8 @@ class Structure:
     noise_columns: Columns that do not influence the labels.
     click: Hidden logit of p(click).
     conversion: Hidden logit of p(conversion | click).
+    dwell: [LATENT_DIM] direction (scaled) of the log dwell time of a click, or None
+      when the data have no dwell time.
   """
 
   seed: int
@@ -127,6 +146,7 @@ class Structure:
   noise_columns: Tuple[str, ...]
   click: _Head
   conversion: _Head
+  dwell: Optional[np.ndarray] = None
 
   def feature_config(self) -> FeatureConfig:
     """The feature config of the generated columns and the click → conversion tasks.
@@ -139,14 +159,18 @@ class Structure:
                 for j in range(len(self.vocab_sizes))]
     features += [Feature(f"n{i}", NUMERIC, log=bool(log_normal))
                  for i, log_normal in enumerate(self.log_normal)]
+    tasks = (Task("ctr", "click"),
+             Task("cvr", "conversion", depends_on="ctr", funnel_output="ctcvr"))
+    if self.dwell is None:
+      return FeatureConfig(features=features, labels=("click", "conversion"), tasks=tasks)
     return FeatureConfig(
-        features=features,
-        labels=("click", "conversion"),
-        tasks=(Task("ctr", "click"),
-               Task("cvr", "conversion", depends_on="ctr", funnel_output="ctcvr")))
+        features=features, labels=("click", "conversion", DWELL_LABEL),
+        tasks=tasks + (Task("dwell", DWELL_LABEL, depends_on="ctr", type=REGRESSION,
+                            transform=LOG1P),))
 
   def sample(self, rows: int, split: str = "train") -> pd.DataFrame:
-    """Draws rows of a split: features, then the labels ``click``, ``conversion``."""
+    """Draws rows of a split: features, then the labels ``click``, ``conversion`` (and
+    ``dwell_seconds``)."""
     if split not in SPLITS:
       raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     rng = np.random.default_rng([self.seed, 1 + SPLITS.index(split)])
@@ -156,7 +180,16 @@ class Structure:
     converted = rng.random(rows) < probabilities["conversion_given_click"].to_numpy()
     frame["click"] = click.astype(np.int64)
     frame["conversion"] = (click & converted).astype(np.int64)
+    if self.dwell is not None:
+      noise = np.random.default_rng([self.seed, 11 + SPLITS.index(split)]).standard_normal(rows)
+      log_dwell = self._log_dwell(frame) + _DWELL_NOISE_STD * noise
+      frame[DWELL_LABEL] = np.where(click, np.round(np.exp(log_dwell), 2), 0.0).astype(
+          np.float32)
     return frame
+
+  def _log_dwell(self, frame: pd.DataFrame) -> np.ndarray:
+    """The mean log dwell time of a click on each row."""
+    return np.log(_DWELL_MEDIAN_SECONDS) + _latent(self, frame)[0] @ self.dwell
 
   def probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
     """The true label probabilities of rows (the Bayes-optimal predictions).
@@ -166,13 +199,18 @@ class Structure:
 
     Returns:
       A frame with columns ``click``, ``conversion_given_click`` and ``conversion``
-      (= p(click) * p(conversion | click)).
+      (= p(click) * p(conversion | click)), and with a dwell time
+      ``dwell_seconds_given_click``, its expected value.
     """
     z, ids, values = _latent(self, frame)
     click = _sigmoid(self.click.logits(self.latents, ids, values, z))
     conversion = _sigmoid(self.conversion.logits(self.latents, ids, values, z))
-    return pd.DataFrame({"click": click, "conversion_given_click": conversion,
-                         "conversion": click * conversion}, index=frame.index)
+    out = pd.DataFrame({"click": click, "conversion_given_click": conversion,
+                        "conversion": click * conversion}, index=frame.index)
+    if self.dwell is not None:
+      out[f"{DWELL_LABEL}_given_click"] = np.exp(self._log_dwell(frame)
+                                                 + _DWELL_NOISE_STD ** 2 / 2)
+    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -182,7 +220,8 @@ def make_structure(seed: int = 0,
                    num_numeric: int = 6,
                    num_noise_categorical: int = 3,
                    num_noise_numeric: int = 2,
-                   max_vocab_size: int = 1000) -> Structure:
+                   max_vocab_size: int = 1000,
+                   dwell_time: bool = False) -> Structure:
   """Draws the hidden model of a synthetic data set (deterministic in its arguments).
 
   Args:
@@ -193,6 +232,7 @@ def make_structure(seed: int = 0,
     num_noise_numeric: How many numeric fields are noise.
     max_vocab_size: Largest vocabulary; the vocabularies are spaced geometrically from
       10 to this, in a random order.
+    dwell_time: Whether clicks have a dwell time (the ``dwell`` regression task).
 
   Returns:
     The structure, calibrated to the click and conversion rates.
@@ -247,7 +287,23 @@ def make_structure(seed: int = 0,
                           + [f"n{i}" for i in sorted(noise_numeric)]),
       click=head(click_direction),
       conversion=head(conversion_direction))
-  return _calibrate(structure, _draw_features(structure, rng, _CALIBRATION_ROWS))
+  structure = _calibrate(structure, _draw_features(structure, rng, _CALIBRATION_ROWS))
+  if dwell_time:
+    structure = _with_dwell_time(structure)
+  return structure
+
+
+def _with_dwell_time(structure: Structure) -> Structure:
+  """The structure with a dwell time, drawn from its own seed (the rest unchanged)."""
+  rng = np.random.default_rng([structure.seed, 10])
+  click = structure.click.direction / np.linalg.norm(structure.click.direction)
+  other = rng.standard_normal(LATENT_DIM)
+  other -= (other @ click) * click
+  direction = _DIRECTION_COSINE * click + np.sqrt(1 - _DIRECTION_COSINE ** 2) * (
+      other / np.linalg.norm(other))
+  z = _latent(structure, _draw_features(structure, rng, _CALIBRATION_ROWS))[0]
+  return dataclasses.replace(structure,
+                             dwell=direction * _DWELL_SIGNAL_STD / np.std(z @ direction))
 
 
 def generate(rows: int, seed: int = 0, split: str = "train", **structure_kwargs) -> pd.DataFrame:
@@ -360,8 +416,15 @@ def ensure_dataset(out_dir: str, **kwargs) -> FeatureConfig:
   """
   config_path = os.path.join(out_dir, CONFIG_FILE)
   if os.path.exists(config_path):
+    config = FeatureConfig.load(config_path)
+    structure_kwargs = {k: v for k, v in kwargs.items() if k not in ("train_rows", "eval_rows")}
+    wanted = feature_config(**structure_kwargs)
+    if (config.labels, config.tasks) != (wanted.labels, wanted.tasks):
+      raise UsageError(f"{out_dir} holds a synthetic data set with the tasks "
+                       f"{[t.name for t in config.tasks]}, not {[t.name for t in wanted.tasks]}; "
+                       "give another --data_dir (or remove it).")
     logging.info("Using the synthetic data set in %s.", out_dir)
-    return FeatureConfig.load(config_path)
+    return config
   return write_dataset(out_dir, **kwargs)
 
 
