@@ -329,3 +329,32 @@ def test_paired_table_compares_every_row_with_the_reference_seed_by_seed():
   bench["reference_model"] = report.BEST_BASELINE
   assert report.reference_row(bench)["label"] == "ple"
   assert "| `mmoe` | -0.0350 [" in report.paired_table(bench)
+
+
+def _regression_row(label, rmses, r2s):
+  row = {key: None for key in report.ROW_KEYS}
+  row.update(group="models", label=label, model=label, seeds=list(rmses),
+             seeds_done=list(rmses), metrics={"dwell": {
+      "rmse_mean": float(np.mean(list(rmses.values()))),
+      "rmse_std": float(np.std(list(rmses.values()), ddof=1)),
+      "rmse_by_seed": {str(seed): value for seed, value in rmses.items()},
+      "r2_mean": float(np.mean(r2s)), "r2_std": float(np.std(r2s, ddof=1)),
+      "val_r2_mean": float(np.mean(r2s))}})
+  return row
+
+
+def test_a_regression_output_is_compared_on_its_rmse_lower_being_better():
+  bench = {"outputs": ["dwell"], "reference_model": report.BEST_BASELINE, "ablations": [],
+           "models": [_regression_row("dcrnn", {1: 10.0, 2: 10.2, 3: 10.1}, [0.5, 0.5, 0.5]),
+                      _regression_row("mmoe", {1: 12.0, 2: 12.1, 3: 12.0}, [0.4, 0.4, 0.4]),
+                      _regression_row("ple", {1: 11.0, 2: 11.2, 3: 11.1}, [0.45, 0.46, 0.45])]}
+  assert report.headline(bench, "dwell") == "rmse"
+  assert report.reference_row(bench)["label"] == "ple"  # The best validation R².
+  table = report.paired_table(bench)
+  assert "| model | dwell RMSE − `ple` |" in table
+  assert "| `dcrnn` | -1 [" in table and "] win |" in table
+  assert "| `mmoe` | +0.9333 [" in table and "] loss |" in table
+  assert "| model | dwell RMSE | dwell R² |" in report.model_table(bench)
+  assert report.dcrnn_verdict(bench) == (
+      "**In short:** `dcrnn` against `ple` (test AUC, RMSE of a regression, paired): "
+      "dwell win.")

@@ -139,10 +139,6 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
   data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
                    report_path=directory.report_path("train"))
   feature_config = directory.prepared_feature_config(data, may_prepare=True)
-  if feature_config.regression_outputs:
-    raise errors.UsageError(
-        "The benchmark compares binary tasks only; the feature config's regression tasks "
-        f"{list(feature_config.regression_outputs)} are trained by `dcrnn_tf.main`.")
   directory.save_prepared_feature_config(feature_config, data.options.path("feature_config"),
                                          FLAGS.split, FLAGS.split_seed)
   if FLAGS.early_stopping_patience:

@@ -14,13 +14,15 @@ from dcrnn_tf.benchmark.plan import MODELS_GROUP, Row
 BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",
               "time_budget_minutes", "runs", "preset", "settings", "outputs",
               "reference_model", "pipeline", "flops_note", "models", "ablations")
+# The metrics of an output's runs that rows aggregate: a probability's, a regression's.
+METRICS = ("auc", "logloss", "rmse", "mae", "r2")
 # Keys of a row of the JSON (see `aggregate`).
 ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
             "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
             "flops_per_example", "train_rows_per_s_input", "train_rows_per_s_cached",
             "pipeline_ratio", "latency_ms", "peak_rss_mib", "epochs", "val_loss")
-PLOTS = {"auc": "test AUC per task by model (mean ± std over seeds)",
-         "auc_vs_flops": "test AUC against forward FLOPs per example",
+PLOTS = {"auc": "test AUC (RMSE of a regression) per task by model (mean ± std over seeds)",
+         "auc_vs_flops": "test AUC (RMSE) against forward FLOPs per example",
          "curves": "validation loss per epoch (the training loss: the weighted sum "
                     "over outputs)"}
 
@@ -29,8 +31,10 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
               pipeline_rows_per_s: Optional[float]) -> Dict[str, Any]:
   """One table row from the results of its runs (by `Run.key`).
 
-  Metrics are the mean and sample standard deviation over the seeds that finished
-  (and the mean validation AUC, which chooses among variants, where runs measured it);
+  Metrics (AUC and log loss of a probability, RMSE, MAE and R² of a regression) are the
+  mean and sample standard deviation over the seeds that finished, with each seed's
+  value (`<metric>_by_seed`), and the mean validation metrics, which choose among
+  variants, where runs measured them;
   counts, FLOPs and memory come from the first finished seed (they do not depend on
   it, except memory, whose maximum is kept); speed from the run that measured it.
   """
@@ -44,16 +48,17 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
   outputs = list(done[0]["metrics"])
   out["metrics"] = {}
   for name in outputs:
-    aucs = np.array([r["metrics"][name]["auc"] for r in done])
-    losses = np.array([r["metrics"][name]["logloss"] for r in done])
-    out["metrics"][name] = {
-        "auc_mean": float(aucs.mean()), "auc_std": _std(aucs),
-        "logloss_mean": float(losses.mean()), "logloss_std": _std(losses),
-        "count": done[0]["metrics"][name]["count"],
-        "auc_by_seed": {str(r["run"]["seed"]): r["metrics"][name]["auc"] for r in done}}
-    if all("validation_metrics" in r for r in done):
-      out["metrics"][name]["val_auc_mean"] = float(np.mean(
-          [r["validation_metrics"][name]["auc"] for r in done]))
+    metrics = out["metrics"][name] = {"count": done[0]["metrics"][name]["count"]}
+    for metric in METRICS:
+      if metric not in done[0]["metrics"][name]:
+        continue
+      values = np.array([r["metrics"][name][metric] for r in done])
+      metrics.update({f"{metric}_mean": float(values.mean()), f"{metric}_std": _std(values),
+                      f"{metric}_by_seed": {str(r["run"]["seed"]): r["metrics"][name][metric]
+                                            for r in done}})
+      if all("validation_metrics" in r for r in done):
+        metrics[f"val_{metric}_mean"] = float(np.mean(
+            [r["validation_metrics"][name][metric] for r in done]))
   first = done[0]
   for key in ("trainable_parameters", "parameters_per_added_task", "flops_per_example"):
     out[key] = first[key]
@@ -80,17 +85,19 @@ _T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
           2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 
 
-def paired_difference(values: Mapping[str, float],
-                      reference: Mapping[str, float]) -> Optional[Dict[str, Any]]:
+def paired_difference(values: Mapping[str, float], reference: Mapping[str, float],
+                      higher_is_better: bool = True) -> Optional[Dict[str, Any]]:
   """The paired difference `values - reference` over their common seeds.
 
   Args:
     values, reference: Dicts from seed to a metric (runs of the same split and seed).
+    higher_is_better: The metric's direction (an AUC's; not an RMSE's).
 
   Returns:
     None with fewer than two common seeds; else a dict of `mean`, the 95 % confidence
     interval `low`, `high` (Student's t over the seeds' differences), `seeds` and
-    `call`: `"win"` (the interval lies above 0), `"loss"` (below 0) or `"tie"`.
+    `call`: `"win"` (the interval lies above 0, or below it for a metric that is better
+    lower), `"loss"` (the other side) or `"tie"`.
   """
   seeds = sorted(set(values) & set(reference), key=int)
   if len(seeds) < 2:
@@ -100,6 +107,8 @@ def paired_difference(values: Mapping[str, float],
   t = _T_975[len(seeds) - 2] if len(seeds) - 1 <= len(_T_975) else 1.96
   half = t * float(differences.std(ddof=1)) / math.sqrt(len(seeds))
   call = "win" if mean - half > 0 else "loss" if mean + half < 0 else "tie"
+  if not higher_is_better:
+    call = {"win": "loss", "loss": "win", "tie": "tie"}[call]
   return {"mean": mean, "low": mean - half, "high": mean + half, "seeds": len(seeds),
           "call": call}
 
@@ -116,15 +125,38 @@ def _rate(value) -> str:
   return "–" if value is None else f"{value / 1000:,.1f}k"
 
 
-def _auc(metrics, name: str) -> str:
-  if not metrics:
+# Per kind of output: its headline metric (tables, plots, paired differences), its
+# second one, and their names.
+_BINARY = (("auc", "AUC"), ("logloss", "log loss"))
+_REGRESSION = (("rmse", "RMSE"), ("r2", "R²"))
+
+
+def _kind(bench: Mapping[str, Any], output: str):
+  """`_BINARY` or `_REGRESSION`, as the rows' metrics of `output` say."""
+  for row in bench["models"] + bench["ablations"]:
+    if row["metrics"]:
+      return _REGRESSION if "rmse_mean" in row["metrics"][output] else _BINARY
+  return _BINARY
+
+
+def headline(bench: Mapping[str, Any], output: str) -> str:
+  """The metric that compares models on `output`: `auc`, or a regression's `rmse`."""
+  return _kind(bench, output)[0][0]
+
+
+def _better_higher(metric: str) -> bool:
+  return metric in ("auc", "r2")
+
+
+def _metric(metrics, name: str, metric: str, spread: bool = True) -> str:
+  if not metrics or f"{metric}_mean" not in metrics[name]:
     return "–"
   m = metrics[name]
-  return f"{m['auc_mean']:.4f} ± {m['auc_std']:.4f}"
-
-
-def _loss(metrics, name: str) -> str:
-  return "–" if not metrics else f"{metrics[name]['logloss_mean']:.4f}"
+  if metric in ("rmse", "mae"):
+    text = f"{m[f'{metric}_mean']:.4g}"
+    return f"{text} ± {m[f'{metric}_std']:.2g}" if spread else text
+  text = f"{m[f'{metric}_mean']:.4f}"
+  return f"{text} ± {m[f'{metric}_std']:.4f}" if spread else text
 
 
 def _latency(row, size: str) -> str:
@@ -151,7 +183,9 @@ def _runs(runs: Mapping[str, int]) -> str:
 def model_table(bench: Mapping[str, Any]) -> str:
   """The Markdown table of the models."""
   outputs = bench["outputs"]
-  head = (["model"] + [f"{o} AUC" for o in outputs] + [f"{o} log loss" for o in outputs]
+  kinds = [_kind(bench, o) for o in outputs]
+  head = (["model"] + [f"{o} {k[0][1]}" for o, k in zip(outputs, kinds)]
+          + [f"{o} {k[1][1]}" for o, k in zip(outputs, kinds)]
           + ["params", "params / added task", "FLOPs / example", "train ex/s (with input)",
              "train ex/s (model alone)", "pipeline ÷ train", "latency b=1 (ms)",
              "latency b=512 (ms)", "peak RSS (MiB)", "epochs", "note"])
@@ -159,8 +193,9 @@ def model_table(bench: Mapping[str, Any]) -> str:
   for row in bench["models"]:
     ratio = "–" if row["pipeline_ratio"] is None else f"{row['pipeline_ratio']:.1f}×"
     lines.append(_table_row(
-        [f"`{row['label']}`"] + [_auc(row["metrics"], o) for o in outputs]
-        + [_loss(row["metrics"], o) for o in outputs]
+        [f"`{row['label']}`"]
+        + [_metric(row["metrics"], o, k[0][0]) for o, k in zip(outputs, kinds)]
+        + [_metric(row["metrics"], o, k[1][0], spread=False) for o, k in zip(outputs, kinds)]
         + [_number(row["trainable_parameters"]), _number(row["parameters_per_added_task"]),
            _number(row["flops_per_example"]), _rate(row["train_rows_per_s_input"]),
            _rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
@@ -173,16 +208,20 @@ def ablation_table(bench: Mapping[str, Any]) -> str:
   """The Markdown table of the ablations, with the best line of each group (by mean
   validation AUC) in bold."""
   outputs = bench["outputs"]
-  head = (["group", "variant"] + [f"{o} AUC" for o in outputs]
-          + ["mean AUC", "mean validation AUC", "params", "FLOPs / example", "note"])
+  kinds = [_kind(bench, o) for o in outputs]
+  scored = _choice_outputs(bench)
+  what = "AUC" if _kind(bench, scored[0]) is _BINARY else "R²"
+  head = (["group", "variant"] + [f"{o} {k[0][1]}" for o, k in zip(outputs, kinds)]
+          + [f"mean {what}", f"mean validation {what}", "params", "FLOPs / example", "note"])
   lines = [_table_row(head), _table_row(["---"] * len(head))]
-  best = best_by_group(bench["ablations"], outputs)
+  best = best_by_group(bench["ablations"], scored)
   for row in bench["ablations"]:
-    mean = _mean_auc(row, outputs)
-    validation = _mean_auc(row, outputs, "val_auc_mean")
+    mean = _mean_score(row, scored)
+    validation = _mean_score(row, scored, "val")
     label = f"**{row['label']}**" if best.get(row["group"]) == row["label"] else row["label"]
     lines.append(_table_row(
-        [row["group"], label] + [_auc(row["metrics"], o) for o in outputs]
+        [row["group"], label]
+        + [_metric(row["metrics"], o, k[0][0]) for o, k in zip(outputs, kinds)]
         + ["–" if mean is None else f"{mean:.4f}",
            "–" if validation is None else f"{validation:.4f}",
            _number(row["trainable_parameters"]), _number(row["flops_per_example"]),
@@ -190,19 +229,31 @@ def ablation_table(bench: Mapping[str, Any]) -> str:
   return "\n".join(lines)
 
 
-def _mean_auc(row, outputs, key: str = "auc_mean") -> Optional[float]:
-  """The mean over outputs of the row's `key` metric; None where it has none."""
-  if not row["metrics"] or any(key not in row["metrics"][o] for o in outputs):
+def _choice_outputs(bench: Mapping[str, Any]) -> List[str]:
+  """The outputs whose mean score chooses among models and variants: the probabilities
+  (their AUC), or, with none, the regressions (their R²)."""
+  binary = [o for o in bench["outputs"] if _kind(bench, o) is _BINARY]
+  return binary or list(bench["outputs"])
+
+
+def _mean_score(row, outputs, split: str = "") -> Optional[float]:
+  """The mean over `outputs` of the row's AUC (R² of a regression) on the test part, or
+  on the validation part (`split="val"`); None where it has none."""
+  def key(o):
+    metric = "auc" if "auc_mean" in row["metrics"][o] else "r2"
+    return f"{split}_{metric}_mean" if split else f"{metric}_mean"
+  if not row["metrics"] or any(key(o) not in row["metrics"][o] for o in outputs):
     return None
-  return float(np.mean([row["metrics"][o][key] for o in outputs]))
+  return float(np.mean([row["metrics"][o][key(o)] for o in outputs]))
 
 
 def best_by_group(rows: Sequence[Mapping[str, Any]], outputs) -> Dict[str, str]:
   """Per ablation group, the label of the row with the highest mean validation AUC over
-  outputs (never the test AUC: the choice must not look at the test part)."""
+  `outputs` (R² of regressions; never the test figures: the choice must not look at the
+  test part)."""
   best: Dict[str, Any] = {}
   for row in rows:
-    mean = _mean_auc(row, outputs, "val_auc_mean")
+    mean = _mean_score(row, outputs, "val")
     if mean is not None and (row["group"] not in best or mean > best[row["group"]][0]):
       best[row["group"]] = (mean, row["label"])
   return {group: label for group, (_, label) in best.items()}
@@ -237,16 +288,16 @@ BEST_BASELINE = "best_baseline"
 
 def reference_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
   """The model row of `bench["reference_model"]` (`BEST_BASELINE`: the model other than
-  DCRNN with the best mean validation AUC over outputs, or test AUC in results that
-  measured no validation AUC), if it has results."""
+  DCRNN with the best mean validation AUC over the probabilities (`_choice_outputs`),
+  or test AUC in results that measured no validation AUC), if it has results."""
   rows = [r for r in bench["models"] if r["metrics"]]
   name = bench.get("reference_model")
   if name == BEST_BASELINE:
     baselines = [r for r in rows if r["model"] != "dcrnn"]
-    outputs = bench["outputs"]
-    key = ("val_auc_mean" if all(_mean_auc(r, outputs, "val_auc_mean") is not None
-                                 for r in baselines) else "auc_mean")
-    return max(baselines, key=lambda r: _mean_auc(r, outputs, key), default=None)
+    outputs = _choice_outputs(bench)
+    split = ("val" if all(_mean_score(r, outputs, "val") is not None for r in baselines)
+             else "")
+    return max(baselines, key=lambda r: _mean_score(r, outputs, split), default=None)
   return next((r for r in rows if r["label"] == name), None)
 
 
@@ -258,17 +309,18 @@ def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
   if reference is None or dcrnn is None or reference is dcrnn:
     return None
   outputs = bench["outputs"]
-  best = best_by_group(bench["ablations"], outputs)
+  best = best_by_group(bench["ablations"], _choice_outputs(bench))
   chosen = [r for r in bench["ablations"]
             if best.get(r["group"]) == r["label"] and "(default)" not in r["label"]]
 
   def calls(row) -> str:
-    differences = [paired_difference(row["metrics"][o]["auc_by_seed"],
-                                     reference["metrics"][o]["auc_by_seed"]) for o in outputs]
+    differences = [_paired(bench, row, reference, o) for o in outputs]
     return ", ".join(f"{o} {'–' if d is None else d['call']}"
                      for o, d in zip(outputs, differences))
 
-  text = (f"**In short:** `dcrnn` against `{reference['label']}` (test AUC, paired): "
+  measured = ("test AUC" if all(headline(bench, o) == "auc" for o in outputs)
+              else "test AUC, RMSE of a regression")
+  text = (f"**In short:** `dcrnn` against `{reference['label']}` ({measured}, paired): "
           f"{calls(dcrnn)}.")
   if chosen:
     text += " The DCRNN ablation lines chosen on validation AUC: " + "; ".join(
@@ -283,7 +335,8 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
   if reference is None:
     return None
   outputs = bench["outputs"]
-  head = ["model"] + [f"{o} AUC − `{reference['label']}`" for o in outputs]
+  head = ["model"] + [f"{o} {_kind(bench, o)[0][1]} − `{reference['label']}`"
+                      for o in outputs]
   lines = [_table_row(head), _table_row(["---"] * len(head))]
   for row in bench["models"] + bench["ablations"]:
     if row is reference or not row["metrics"] or (
@@ -293,12 +346,21 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
              else f"`dcrnn` {row['group']}: {row['label']}")
     cells = []
     for o in outputs:
-      d = paired_difference(row["metrics"][o]["auc_by_seed"],
-                            reference["metrics"][o]["auc_by_seed"])
+      d = _paired(bench, row, reference, o)
       cells.append("–" if d is None else
+                   f"{d['mean']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}] {d['call']}"
+                   if headline(bench, o) == "rmse" else
                    f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {d['call']}")
     lines.append(_table_row([label] + cells))
   return "\n".join(lines)
+
+
+def _paired(bench, row, reference, output: str) -> Optional[Dict[str, Any]]:
+  """`paired_difference` of the rows' headline metric of `output`."""
+  metric = headline(bench, output)
+  return paired_difference(row["metrics"][output][f"{metric}_by_seed"],
+                           reference["metrics"][output][f"{metric}_by_seed"],
+                           higher_is_better=_better_higher(metric))
 
 
 def _table_row(cells) -> str:
@@ -358,9 +420,13 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
                  "in results that measured none)"
                  if bench["reference_model"] == BEST_BASELINE else "")
               + ": each model's (and each "
-              "DCRNN ablation's) test AUC minus the reference's, run by run over the seeds "
+              "DCRNN ablation's) test AUC"
+              + (" (RMSE of a regression)" if any(headline(bench, o) == "rmse"
+                                                  for o in bench["outputs"]) else "")
+              + " minus the reference's, run by run over the seeds "
               "both finished (same split, same seed), mean and 95 % interval (Student's t); "
-              "win or loss when the interval excludes 0, else tie.", "", paired, ""]
+              "win or loss when the interval excludes 0 (an RMSE wins below it), else tie.",
+              "", paired, ""]
     verdict = dcrnn_verdict(bench)
     if verdict:
       lines += [verdict, ""]
@@ -475,8 +541,9 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
   figure, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 3.6),
                               squeeze=False)
   for ax, name in zip(axes[0], outputs):
-    means = [r["metrics"][name]["auc_mean"] for r in rows]
-    stds = [r["metrics"][name]["auc_std"] for r in rows]
+    metric, label = _kind(bench, name)[0]
+    means = [r["metrics"][name][f"{metric}_mean"] for r in rows]
+    stds = [r["metrics"][name][f"{metric}_std"] for r in rows]
     ax.errorbar(range(len(rows)), means, yerr=stds, fmt="o", capsize=4)
     ax.grid(axis="y", alpha=0.3)
     ax.set_xticks(range(len(rows)), [r["label"] for r in rows], rotation=45, ha="right")
@@ -485,20 +552,21 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
     margin = max(high - low, 0.002) * 0.3
     ax.set_ylim(low - margin, high + margin)
     ax.set_title(name)
-    ax.set_ylabel("test AUC")
+    ax.set_ylabel(f"test {label}")
   save(figure, "auc")
 
   figure, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 3.6),
                               squeeze=False)
   for ax, name in zip(axes[0], outputs):
+    metric, label = _kind(bench, name)[0]
     for r in rows:
-      ax.errorbar(r["flops_per_example"], r["metrics"][name]["auc_mean"],
-                  yerr=r["metrics"][name]["auc_std"], fmt="o", capsize=3)
-      ax.annotate(r["label"], (r["flops_per_example"], r["metrics"][name]["auc_mean"]),
+      ax.errorbar(r["flops_per_example"], r["metrics"][name][f"{metric}_mean"],
+                  yerr=r["metrics"][name][f"{metric}_std"], fmt="o", capsize=3)
+      ax.annotate(r["label"], (r["flops_per_example"], r["metrics"][name][f"{metric}_mean"]),
                   fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
     ax.set_xlabel("forward FLOPs per example")
-    ax.set_ylabel("test AUC")
+    ax.set_ylabel(f"test {label}")
     ax.set_title(name)
   save(figure, "auc_vs_flops")
 
