@@ -2,6 +2,7 @@
 the towers' heads, bad labels, and a funnel with a dependent regression task trained,
 evaluated and served end to end."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,6 +20,7 @@ from dcrnn_tf import early_stopping
 from dcrnn_tf import evaluation
 from dcrnn_tf import loss_weighting
 from dcrnn_tf import objectives
+from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.errors import DataError
 from dcrnn_tf.features import Feature, FeatureConfig, Label, Task
@@ -27,6 +29,7 @@ from dcrnn_tf.models import MODELS, build_model
 from dcrnn_tf.objectives import MASKED
 
 NAN = float("nan")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def dwell_config(**dwell) -> FeatureConfig:
@@ -214,36 +217,60 @@ def test_bad_regression_labels_in_tfrecords_are_bad_rows(tmp_path):
   assert "negative" in report.bad_rows[1].reason
 
 
+def dwell_rows(rows: int, seed: int = 0) -> pd.DataFrame:
+  """Rows of `dwell_config`'s columns and a weight `w`: clicks likelier at a high price,
+  log(dwell) = 1 + price + noise(0.2)."""
+  rng = np.random.default_rng(seed)
+  price = rng.normal(size=rows).round(3)
+  click = (rng.random(rows) < 1 / (1 + np.exp(-2 * price))).astype(int)
+  return pd.DataFrame({
+      "item": rng.choice(["a", "b", "c"], rows), "price": price, "click": click,
+      "dwell": np.where(click == 1, np.exp(1 + price + rng.normal(0, 0.2, rows)).round(3),
+                        0.0),
+      "w": rng.uniform(0.5, 2.0, rows).round(2)})
+
+
+def unprepared(config: FeatureConfig) -> dict:
+  """The config's dict without the statistics the data scan learns."""
+  out = config.to_dict()
+  for feature in out["features"]:
+    for key in ("vocabulary", "mean", "std"):
+      feature.pop(key, None)
+  return out
+
+
 @pytest.fixture(scope="module")
 def trained_dwell(tmp_path_factory):
-  """A ctr task and the log1p dwell time of clicks, trained, evaluated and exported
-  through `python -m dcrnn_tf.main`."""
+  """A ctr task, the log1p dwell time of clicks and row weights, trained, evaluated and
+  exported through `python -m dcrnn_tf.main`."""
   work = tmp_path_factory.mktemp("dwell")
-  rng = np.random.default_rng(0)
-  rows = 3000
-  price = rng.normal(size=rows).round(3)
-  item = rng.choice(["a", "b", "c"], rows)
-  click = (rng.random(rows) < 1 / (1 + np.exp(-2 * price))).astype(int)
-  dwell = np.where(click == 1, np.exp(1 + price + rng.normal(0, 0.2, rows)).round(3), 0.0)
-  write_csv(work / "train.csv", np.stack([item, price, click, dwell], axis=1).tolist())
-  config = dwell_config(transform="log1p").to_dict()
-  for feature in config["features"]:  # Learned from the data.
-    feature.pop("vocabulary", None), feature.pop("mean", None), feature.pop("std", None)
-  (work / "config.json").write_text(json.dumps(config))
-  cli.run(f"--feature_config={work / 'config.json'}", f"--train_path={work / 'train.csv'}",
-          "--split=80,10,10", f"--model_dir={work / 'model'}", f"--export_dir={work / 'export'}",
-          "--epochs=4", "--batch_size=64", "--learning_rate=0.01",
-          "--early_stopping_patience=2", "--early_stopping_monitor=val_dwell_time_rmse",
-          cwd=work)
+  dwell_rows(3000).to_csv(work / "train.csv", index=False)
+  config = dataclasses.replace(dwell_config(transform="log1p"), weight="w")
+  (work / "config.json").write_text(json.dumps(unprepared(config)))
+  flags = [f"--feature_config={work / 'config.json'}", f"--train_path={work / 'train.csv'}",
+           "--split=80,10,10", f"--model_dir={work / 'model'}",
+           f"--export_dir={work / 'export'}", "--epochs=4", "--batch_size=64",
+           "--learning_rate=0.01"]
+  cli.run(*flags, "--early_stopping_patience=2",
+          "--early_stopping_monitor=val_dwell_time_rmse", cwd=work)
+  dwell_rows(5, seed=1)[["item", "price"]].to_csv(work / "predict.csv", index=False)
+  cli.run(*flags, "--mode=predict", f"--predict_path={work / 'predict.csv'}", cwd=work)
+  cli.run(*flags, "--mode=inspect", "--inspect_rows=64", cwd=work)
   return work
 
 
 @pytest.mark.slow
 def test_a_dependent_regression_task_trains_evaluates_and_serves(trained_dwell):
   metrics = json.loads((trained_dwell / "model" / "eval_metrics.json").read_text())
-  assert sorted(metrics["dwell_time"]) == ["count", "mae", "r2", "rmse"]
+  assert sorted(metrics["dwell_time"]) == ["count", "mae", "mae_unweighted", "r2",
+                                           "r2_unweighted", "rmse", "rmse_unweighted",
+                                           "weight"]
   assert metrics["dwell_time"]["r2"] > 0.5  # log(dwell) = 1 + price + noise(0.2).
   assert metrics["dwell_time"]["count"] < metrics["ctr"]["count"]  # Clicked rows only.
+  predictions = pd.read_csv(trained_dwell / "model" / "predictions.csv")
+  assert len(predictions) == 5 and (predictions["dwell_time"] > 0).all()
+  inspected = json.loads((trained_dwell / "model" / "inspect.json").read_text())
+  assert inspected["mean_prediction"]["dwell_time"] > 1.0
   export = trained_dwell / "export"
   version = export / sorted(os.listdir(export))[-1]
   # A fresh process that does not import dcrnn_tf serves both signatures.
@@ -255,6 +282,7 @@ by_features = loaded.signatures["predict_features"](
 example = tf.train.Example()
 example.features.feature["item"].bytes_list.value.append(b"a")
 example.features.feature["price"].float_list.value.append(1.0)
+example.features.feature["w"].float_list.value.append(1.5)  # A weight: allowed, unused.
 by_examples = loaded.signatures["serving_default"](
     examples=tf.constant([example.SerializeToString()]))
 print(json.dumps({{"features": by_features["dwell_time"].numpy().tolist(),
@@ -268,6 +296,80 @@ print(json.dumps({{"features": by_features["dwell_time"].numpy().tolist(),
   # In seconds: exp(1 + price) is 7.4 at price 1, 1.0 at price -1.
   assert 4.0 < served["features"][0] < 12.0 and 0.3 < served["features"][1] < 2.5
   assert all(0 < p < 1 for p in served["ctr"])
+
+
+class KnownOutputs(tf.keras.Model):
+  """Known predictions of `dwell_config`'s outputs: ctr = sigmoid(price), dwell_time =
+  exp(1 + price)."""
+
+  def call(self, inputs, training=None):
+    price = tf.reshape(inputs["price"], [-1])
+    return {"ctr": tf.sigmoid(price), "dwell_time": tf.exp(1.0 + price)}
+
+
+def test_evaluation_of_known_outputs_matches_numpy(tmp_path):
+  frame = dwell_rows(400)
+  frame.to_csv(tmp_path / "rows.csv", index=False)
+  config = dataclasses.replace(dwell_config(), weight="w")
+  metrics = evaluation.evaluate(KnownOutputs(), pipeline.make_dataset(
+      str(tmp_path / "rows.csv"), config, 64), config)
+  price, click = frame["price"].to_numpy(np.float64), frame["click"].to_numpy()
+  w = frame["w"].to_numpy(np.float64)
+  p = np.clip(1 / (1 + np.exp(-price)), 1e-7, 1 - 1e-7)
+  pairs = [(i, j) for i in np.flatnonzero(click == 1) for j in np.flatnonzero(click == 0)]
+  pairs = np.array(pairs)
+  beats = (p[pairs[:, 0]] > p[pairs[:, 1]]) + 0.5 * (p[pairs[:, 0]] == p[pairs[:, 1]])
+  pair_weights = w[pairs[:, 0]] * w[pairs[:, 1]]
+  assert metrics["ctr"]["auc"] == pytest.approx(np.sum(pair_weights * beats)
+                                                / np.sum(pair_weights), rel=1e-6)
+  assert metrics["ctr"]["auc_unweighted"] == pytest.approx(beats.mean(), rel=1e-6)
+  losses = -(click * np.log(p) + (1 - click) * np.log(1 - p))
+  assert metrics["ctr"]["logloss"] == pytest.approx(np.sum(w * losses) / w.sum(), rel=1e-5)
+  clicked = click == 1
+  y = frame["dwell"].to_numpy(np.float64)[clicked]
+  e = np.exp(1 + price[clicked]).astype(np.float32) - y
+  wc = w[clicked]
+  assert metrics["dwell_time"]["count"] == clicked.sum()
+  assert metrics["dwell_time"]["weight"] == pytest.approx(wc.sum())
+  assert metrics["dwell_time"]["rmse"] == pytest.approx(np.sqrt(np.sum(wc * e ** 2) / wc.sum()),
+                                                        rel=1e-5)
+  assert metrics["dwell_time"]["mae_unweighted"] == pytest.approx(np.mean(np.abs(e)),
+                                                                  rel=1e-5)
+  mean = np.sum(wc * y) / wc.sum()
+  assert metrics["dwell_time"]["r2"] == pytest.approx(
+      1 - np.sum(wc * e ** 2) / np.sum(wc * (y - mean) ** 2), rel=1e-5)
+
+
+def test_gradnorm_trains_a_regression_output_beside_a_probability():
+  config = dwell_config(transform="log1p")
+  model = build_model("shared_bottom", config)
+  objectives.compile_model(model, config, learning_rate=0.01, loss_weighting="gradnorm")
+  frame = dwell_rows(256)
+  features = {"item": tf.constant(frame["item"]), "price": tf.constant(frame["price"],
+                                                                      tf.float32)}
+  labels = {"click": tf.constant(frame["click"], tf.float32),
+            "dwell": tf.constant(frame["dwell"], tf.float32)}
+  history = model.fit(features, objectives.make_targets(labels, config), batch_size=64,
+                      epochs=2, verbose=0)
+  assert np.isfinite(history.history["loss"]).all()
+  weights = model.loss_weighting.task_weights().numpy()
+  assert weights.sum() == pytest.approx(2.0, rel=1e-5) and (weights > 0).all()
+
+
+@pytest.mark.slow
+def test_the_benchmark_compares_a_regression_task(tmp_path):
+  out = tmp_path / "out"
+  result = subprocess.run(
+      [sys.executable, "-m", "dcrnn_tf.benchmark", "--flagfile=configs/benchmark_synthetic.flags",
+       "--synthetic_dwell", f"--data_dir={tmp_path / 'data'}", "--synthetic_train_rows=4000",
+       f"--output_dir={out}", "--preset=smoke", "--models=shared_bottom,mmoe",
+       "--ablations=", "--profile=off", "--write_markdown=", "--latency_batch_sizes=1"],
+      capture_output=True, text=True, cwd=ROOT, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  markdown = (out / "synthetic.md").read_text()
+  assert "| model | ctr AUC | cvr AUC | dwell RMSE | ctcvr AUC |" in markdown
+  bench = json.loads((out / "synthetic.json").read_text())
+  assert {"rmse_mean", "r2_mean", "rmse_by_seed"} <= set(bench["models"][0]["metrics"]["dwell"])
 
 
 def test_a_model_of_one_output_is_monitored_by_keras_names():
