@@ -23,7 +23,7 @@ from dcrnn_tf import objectives
 from dcrnn_tf.data import pipeline
 from dcrnn_tf.data import scan
 from dcrnn_tf.errors import DataError
-from dcrnn_tf.features import Feature, FeatureConfig, Label, Task
+from dcrnn_tf.features import WEIGHT_KEY, Feature, FeatureConfig, Label, Task
 from dcrnn_tf.layers import Tower
 from dcrnn_tf.models import MODELS, build_model
 from dcrnn_tf.objectives import MASKED
@@ -383,3 +383,23 @@ def test_a_model_of_one_output_is_monitored_by_keras_names():
   logs = model.evaluate({"p": tf.constant([0.0, 1.0])}, {"time": tf.constant([1.0, 2.0])},
                         verbose=0, return_dict=True)
   assert sorted(logs) == ["loss", "mae", "r2", "rmse"]
+
+
+def test_a_keras_file_of_a_regression_model_reloads_with_identical_predictions(tmp_path):
+  config = dataclasses.replace(dwell_config(transform="log1p", loss="huber"), weight="w")
+  model = build_model("dcrnn", config)
+  objectives.compile_model(model, config, loss_weighting="uncertainty")
+  frame = dwell_rows(64)
+  features = {"item": tf.constant(frame["item"]),
+              "price": tf.constant(frame["price"], tf.float32)}
+  labels = {"click": tf.constant(frame["click"], tf.float32),
+            "dwell": tf.constant(frame["dwell"], tf.float32),
+            WEIGHT_KEY: tf.constant(frame["w"], tf.float32)}
+  _, targets, weights = objectives.fit_batch(features, labels, config)
+  model.fit(features, targets, sample_weight=weights, epochs=1, verbose=0)
+  model.save(str(tmp_path / "model.keras"))
+  reloaded = tf.keras.models.load_model(str(tmp_path / "model.keras"))
+  assert [t.head for t in reloaded.towers.values()] == ["probability", "expm1"]
+  for name, values in model(features).items():
+    np.testing.assert_array_equal(reloaded(features)[name], values)
+  assert reloaded.loss["dwell_time"].get_config()["loss"] == "huber"
