@@ -393,7 +393,8 @@ def main(argv):
       outputs.check_directory(FLAGS.data_dir, "--data_dir")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
-                             dwell_time=FLAGS.synthetic_dwell)
+                             dwell_time=FLAGS.synthetic_dwell,
+                             task_cosine=FLAGS.synthetic_task_cosine)
   check_early_stopping_monitor(run_flags.data_options())
   # Only the chief writes into --model_dir; it holds the lock for the whole job.
   with (model_directory().lock() if distribute.is_chief(strategy)

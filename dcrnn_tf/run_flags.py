@@ -43,6 +43,10 @@ flags.DEFINE_bool("synthetic_dwell", False,
                   "With --synthetic: clicks also have a dwell time in seconds "
                   "(dwell_seconds), and the config the regression task dwell (on log1p, "
                   "depending on ctr).")
+flags.DEFINE_float("synthetic_task_cosine", 0.7,
+                   "With --synthetic: how related the click and conversion tasks are, the "
+                   "cosine between their directions in the hidden latent (0: unrelated, "
+                   "1: the same direction).", lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_integer("synthetic_train_rows", 200_000, "Training rows of the synthetic data.")
 flags.DEFINE_integer("synthetic_eval_rows", 50_000, "Evaluation rows of the synthetic data.")
 flags.DEFINE_string("train_path", None,

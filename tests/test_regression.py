@@ -251,8 +251,9 @@ def trained_dwell(tmp_path_factory):
            "--split=80,10,10", f"--model_dir={work / 'model'}",
            f"--export_dir={work / 'export'}", "--epochs=4", "--batch_size=64",
            "--learning_rate=0.01"]
-  cli.run(*flags, "--early_stopping_patience=2",
-          "--early_stopping_monitor=val_dwell_time_rmse", cwd=work)
+  trained = cli.run(*flags, "--early_stopping_patience=2",
+                    "--early_stopping_monitor=val_dwell_time_rmse", cwd=work)
+  (work / "train_log.txt").write_text(trained.stderr)
   dwell_rows(5, seed=1)[["item", "price"]].to_csv(work / "predict.csv", index=False)
   cli.run(*flags, "--mode=predict", f"--predict_path={work / 'predict.csv'}", cwd=work)
   cli.run(*flags, "--mode=inspect", "--inspect_rows=64", cwd=work)
@@ -265,6 +266,11 @@ def test_a_dependent_regression_task_trains_evaluates_and_serves(trained_dwell):
   assert sorted(metrics["dwell_time"]) == ["count", "mae", "mae_unweighted", "r2",
                                            "r2_unweighted", "rmse", "rmse_unweighted",
                                            "weight"]
+  assert sorted(metrics["ctr"]) == ["auc", "auc_unweighted", "count", "logloss",
+                                    "logloss_unweighted", "weight"]
+  assert metrics["ctr"]["auc"] != metrics["ctr"]["auc_unweighted"]
+  assert "eval ctr: AUC " in (trained_dwell / "train_log.txt").read_text()
+  assert " (unweighted " in (trained_dwell / "train_log.txt").read_text()
   assert metrics["dwell_time"]["r2"] > 0.5  # log(dwell) = 1 + price + noise(0.2).
   assert metrics["dwell_time"]["count"] < metrics["ctr"]["count"]  # Clicked rows only.
   predictions = pd.read_csv(trained_dwell / "model" / "predictions.csv")
@@ -362,7 +368,7 @@ def test_the_benchmark_compares_a_regression_task(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "dcrnn_tf.benchmark", "--flagfile=configs/benchmark_synthetic.flags",
        "--synthetic_dwell", f"--data_dir={tmp_path / 'data'}", "--synthetic_train_rows=4000",
-       f"--output_dir={out}", "--preset=smoke", "--models=shared_bottom,mmoe",
+       f"--output_dir={out}", "--preset=smoke", "--models=shared_bottom",
        "--ablations=", "--profile=off", "--write_markdown=", "--latency_batch_sizes=1"],
       capture_output=True, text=True, cwd=ROOT, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -1,8 +1,7 @@
 """Row weights (`weight: <column>`): the config's rules, weights read from both formats,
 bad weights as bad rows, the weighted loss and metrics against numpy (integer weights
-equal repeated rows), and a weighted run through `python -m dcrnn_tf.main`."""
-
-import json
+equal repeated rows). A weighted run through `python -m dcrnn_tf.main` is in
+test_regression.py (`trained_dwell`)."""
 
 import numpy as np
 import pandas as pd
@@ -11,7 +10,6 @@ import pytest
 import dcrnn_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
-import cli
 from conftest import serialize_example
 from dcrnn_tf import evaluation
 from dcrnn_tf import objectives
@@ -117,32 +115,3 @@ def test_the_training_loss_weighs_each_rows_loss():
                                        rel=1e-5)
   assert logs["auc"] == pytest.approx(  # One output: Keras names it "auc".
       evaluation.roc_auc(y, p, labels[WEIGHT_KEY].numpy()), abs=1e-3)
-
-
-@pytest.mark.slow
-def test_a_weighted_run_trains_evaluates_predicts_and_serves(tmp_path):
-  rng = np.random.default_rng(1)
-  rows = 2000
-  price = rng.normal(size=rows).round(3)
-  frame = pd.DataFrame({"item": rng.choice(["a", "b"], rows), "price": price,
-                        "click": (rng.random(rows) < 1 / (1 + np.exp(-2 * price))).astype(int),
-                        "w": rng.uniform(0, 3, rows).round(2)})
-  frame.to_csv(tmp_path / "train.csv", index=False)
-  frame[["item", "price"]].head(5).to_csv(tmp_path / "predict.csv", index=False)
-  config = weighted_config().to_dict()
-  for feature in config["features"]:
-    feature.pop("vocabulary", None), feature.pop("mean", None), feature.pop("std", None)
-  (tmp_path / "config.json").write_text(json.dumps(config))
-  flags = [f"--feature_config={tmp_path / 'config.json'}", f"--train_path={tmp_path / 'train.csv'}",
-           "--split=80,10,10", f"--model_dir={tmp_path / 'model'}",
-           f"--export_dir={tmp_path / 'export'}", "--epochs=2", "--batch_size=64",
-           "--model=mmoe"]
-  result = cli.run(*flags, cwd=tmp_path)
-  metrics = json.loads((tmp_path / "model" / "eval_metrics.json").read_text())["ctr"]
-  assert sorted(metrics) == ["auc", "auc_unweighted", "count", "logloss",
-                             "logloss_unweighted", "weight"]
-  assert metrics["auc"] != metrics["auc_unweighted"]
-  assert "(unweighted " in result.stderr
-  cli.run(*flags, "--mode=predict", f"--predict_path={tmp_path / 'predict.csv'}",
-          cwd=tmp_path)
-  assert len(pd.read_csv(tmp_path / "model" / "predictions.csv")) == 5

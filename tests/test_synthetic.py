@@ -1,5 +1,6 @@
 """Tests of the synthetic click → conversion data set."""
 
+import json
 import os
 
 import numpy as np
@@ -125,8 +126,13 @@ def test_write_dataset(tmp_path):
                                    num_categorical=4, num_numeric=3,
                                    num_noise_categorical=1, num_noise_numeric=1)
   assert sorted(os.listdir(out_dir)) == ["eval.csv", "eval.tfrecord.gz", "feature_config.json",
-                                         "train.csv", "train.tfrecord.gz"]
+                                         "synthetic.json", "train.csv", "train.tfrecord.gz"]
   assert FeatureConfig.load(os.path.join(out_dir, "feature_config.json")) == config
+  with open(os.path.join(out_dir, "synthetic.json"), encoding="utf-8") as f:
+    assert json.load(f) == {"train_rows": 300, "eval_rows": 200, "seed": 2,
+                            "num_categorical": 4, "num_numeric": 3, "num_noise_categorical": 1,
+                            "num_noise_numeric": 1, "max_vocab_size": 1000,
+                            "dwell_time": False, "task_cosine": 0.7}
   assert config == synthetic.feature_config(2, num_categorical=4, num_numeric=3,
                                             num_noise_categorical=1, num_noise_numeric=1)
   for split, rows in (("train", 300), ("eval", 200)):
@@ -166,7 +172,7 @@ def test_incomplete_dataset_is_rewritten(tmp_path):
   synthetic.ensure_dataset(str(out_dir), train_rows=100, eval_rows=50)
   assert len(pd.read_csv(out_dir / "train.csv")) == 100
   assert sorted(os.listdir(out_dir)) == ["eval.csv", "eval.tfrecord.gz", "feature_config.json",
-                                         "train.csv", "train.tfrecord.gz"]
+                                         "synthetic.json", "train.csv", "train.tfrecord.gz"]
 
 
 def test_the_dwell_time_of_clicks_is_an_optional_regression_target():
@@ -193,7 +199,28 @@ def test_the_dwell_time_of_clicks_is_an_optional_regression_target():
 
 def test_a_data_dir_of_other_tasks_is_refused(tmp_path):
   synthetic.ensure_dataset(str(tmp_path), train_rows=100, eval_rows=50, seed=0)
-  with pytest.raises(ValueError, match=r"holds a synthetic data set with the tasks \['ctr', "
-                                       r"'cvr'\], not \['ctr', 'cvr', 'dwell'\]"):
+  with pytest.raises(ValueError, match=r"holds a synthetic data set of other tasks "
+                                       r"\(dwell_time False here, True asked\)"):
     synthetic.ensure_dataset(str(tmp_path), train_rows=100, eval_rows=50, seed=0,
                              dwell_time=True)
+  with pytest.raises(ValueError, match=r"task_cosine 0.7 here, 0.2 asked"):
+    synthetic.ensure_dataset(str(tmp_path), train_rows=100, eval_rows=50, task_cosine=0.2)
+  # Rows, seed and fields are what the directory holds: the arguments only write.
+  assert synthetic.ensure_dataset(str(tmp_path), train_rows=999, seed=4).tasks[0].name == "ctr"
+  # A data set written before the settings file is told by its tasks.
+  os.remove(tmp_path / synthetic.SETTINGS_FILE)
+  with pytest.raises(ValueError, match=r"with the tasks \['ctr', 'cvr'\], not"):
+    synthetic.ensure_dataset(str(tmp_path), dwell_time=True)
+
+
+@pytest.mark.parametrize("cosine", [0.0, 0.5, 1.0])
+def test_task_relatedness_is_the_cosine_of_the_task_directions(cosine):
+  structure = synthetic.make_structure(5, task_cosine=cosine)
+  a, b = structure.click.direction, structure.conversion.direction
+  assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) == pytest.approx(cosine, abs=1e-9)
+  # The rest of the structure does not depend on it.
+  default = synthetic.make_structure(5)
+  np.testing.assert_array_equal(structure.click.direction, default.click.direction)
+  np.testing.assert_array_equal(structure.latents[0], default.latents[0])
+  with pytest.raises(ValueError, match="task_cosine must be in"):
+    synthetic.make_structure(5, task_cosine=1.5)

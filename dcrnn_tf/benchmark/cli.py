@@ -134,7 +134,8 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
       raise errors.UsageError("--synthetic needs --data_dir.")
     synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
-                             dwell_time=FLAGS.synthetic_dwell)
+                             dwell_time=FLAGS.synthetic_dwell,
+                             task_cosine=FLAGS.synthetic_task_cosine)
   directory = model_dir.ModelDirectory(os.path.join(FLAGS.output_dir, "data"))
   data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
                    report_path=directory.report_path("train"))

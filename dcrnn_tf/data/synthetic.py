@@ -16,8 +16,9 @@ tasks::
   logit p(click)                = a . z + cross_click      + bias_click
   logit p(conversion | click)   = b . z + cross_conversion + bias_conversion
 
-The directions ``a`` and ``b`` are partly aligned (the tasks are related) and each task
-has its own crosses: the dot product of two categorical fields' latents, and one
+The directions ``a`` and ``b`` are partly aligned (the tasks are related: their cosine
+is `task_cosine`, 0.7 by default, from 0, unrelated, to 1, the same direction) and each
+task has its own crosses: the dot product of two categorical fields' latents, and one
 categorical field's projected latent times a numeric value (so a feature-crossing model
 has something to find). Noise fields (`Structure.noise_columns`) enter nothing. The
 biases are set so that about 4% of impressions are clicked and about 10% of clicks
@@ -42,11 +43,13 @@ same structure.
 
 import dataclasses
 import functools
+import inspect
+import json
 import os
 import shutil
 import tempfile
 import time
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from absl import logging
 import numpy as np
@@ -62,6 +65,9 @@ from dcrnn_tf.features import CATEGORICAL, LOG1P, NUMERIC, REGRESSION, Feature, 
 
 SPLITS = ("train", "eval", "test")
 CONFIG_FILE = "feature_config.json"
+SETTINGS_FILE = "synthetic.json"  # The arguments the data set was written with.
+# The arguments a data set is not reused across: what its tasks are and how related.
+KEPT_APART = ("dwell_time", "task_cosine")
 CLICK_RATE = 0.04
 CONVERSION_RATE = 0.10  # Of clicks.
 LATENT_DIM = 4
@@ -69,7 +75,8 @@ _MIN_VOCAB_SIZE = 10
 _ZIPF_EXPONENT = 1.1
 _NUMERIC_SCALE = 2.0  # Of the numeric latents against those of a 10-id field.
 _CALIBRATION_ROWS = 100_000
-_DIRECTION_COSINE = 0.7  # Between the click and the conversion directions a and b.
+TASK_COSINE = 0.7  # Default cosine between the click and the conversion directions a, b.
+_DWELL_COSINE = 0.7  # Between the dwell time's direction and the click's.
 # Variance shares of a task's logit: shared latent, categorical cross, numeric cross.
 _SHARES = np.array([0.5, 0.25, 0.25])
 _CLICK_LOGIT_STD = 1.1
@@ -221,7 +228,8 @@ def make_structure(seed: int = 0,
                    num_noise_categorical: int = 3,
                    num_noise_numeric: int = 2,
                    max_vocab_size: int = 1000,
-                   dwell_time: bool = False) -> Structure:
+                   dwell_time: bool = False,
+                   task_cosine: float = TASK_COSINE) -> Structure:
   """Draws the hidden model of a synthetic data set (deterministic in its arguments).
 
   Args:
@@ -233,6 +241,8 @@ def make_structure(seed: int = 0,
     max_vocab_size: Largest vocabulary; the vocabularies are spaced geometrically from
       10 to this, in a random order.
     dwell_time: Whether clicks have a dwell time (the ``dwell`` regression task).
+    task_cosine: The cosine between the click's and the conversion's directions in the
+      shared latent, in [0, 1]: how related the two tasks are.
 
   Returns:
     The structure, calibrated to the click and conversion rates.
@@ -245,6 +255,8 @@ def make_structure(seed: int = 0,
                      f"{num_numeric} fields of which {num_noise_numeric} noise.")
   if max_vocab_size < _MIN_VOCAB_SIZE:
     raise ValueError(f"max_vocab_size must be >= {_MIN_VOCAB_SIZE}, got {max_vocab_size}.")
+  if not 0.0 <= task_cosine <= 1.0:
+    raise ValueError(f"task_cosine must be in [0, 1], got {task_cosine}.")
   rng = np.random.default_rng([seed, 0])
   vocab_sizes = rng.permutation(
       np.round(np.geomspace(_MIN_VOCAB_SIZE, max_vocab_size, num_categorical)).astype(int))
@@ -262,8 +274,8 @@ def make_structure(seed: int = 0,
   numeric_latents[sorted(noise_numeric)] = 0.0
   orthonormal, _ = np.linalg.qr(rng.standard_normal((LATENT_DIM, 2)))
   click_direction = orthonormal[:, 0]
-  conversion_direction = (_DIRECTION_COSINE * orthonormal[:, 0]
-                          + np.sqrt(1 - _DIRECTION_COSINE ** 2) * orthonormal[:, 1])
+  conversion_direction = (task_cosine * orthonormal[:, 0]
+                          + np.sqrt(1 - task_cosine ** 2) * orthonormal[:, 1])
   informative = sorted(set(range(num_categorical)) - noise_categorical)
   informative_numeric = sorted(set(range(num_numeric)) - noise_numeric)
 
@@ -299,7 +311,7 @@ def _with_dwell_time(structure: Structure) -> Structure:
   click = structure.click.direction / np.linalg.norm(structure.click.direction)
   other = rng.standard_normal(LATENT_DIM)
   other -= (other @ click) * click
-  direction = _DIRECTION_COSINE * click + np.sqrt(1 - _DIRECTION_COSINE ** 2) * (
+  direction = _DWELL_COSINE * click + np.sqrt(1 - _DWELL_COSINE ** 2) * (
       other / np.linalg.norm(other))
   z = _latent(structure, _draw_features(structure, rng, _CALIBRATION_ROWS))[0]
   return dataclasses.replace(structure,
@@ -367,9 +379,10 @@ def write_dataset(out_dir: str,
                   **structure_kwargs) -> FeatureConfig:
   """Writes the train and eval splits as CSV and GZIP TFRecord, and the feature config.
 
-  Writes ``train.csv``, ``eval.csv``, ``train.tfrecord.gz``, ``eval.tfrecord.gz`` and
-  ``feature_config.json`` into ``out_dir``. The files are written aside and moved in
-  with the config last, so a present config marks a complete data set.
+  Writes ``train.csv``, ``eval.csv``, ``train.tfrecord.gz``, ``eval.tfrecord.gz``,
+  ``synthetic.json`` (the arguments) and ``feature_config.json`` into ``out_dir``. The
+  files are written aside and moved in with the config last, so a present config marks
+  a complete data set.
 
   Args:
     out_dir: Output directory (created if missing).
@@ -395,6 +408,8 @@ def write_dataset(out_dir: str,
       pipeline.write_csv(frame, os.path.join(staging, f"{split}.csv"))
       pipeline.write_tfrecord(frame, os.path.join(staging, f"{split}.tfrecord.gz"), config)
       logging.info("Wrote %d %s rows.", rows, split)
+    with open(os.path.join(staging, SETTINGS_FILE), "w", encoding="utf-8") as f:
+      json.dump(_settings(train_rows, eval_rows, seed, structure_kwargs), f, indent=2)
     config.save(os.path.join(staging, CONFIG_FILE))
     for name in sorted(os.listdir(staging), key=lambda n: n == CONFIG_FILE):
       os.replace(os.path.join(staging, name), os.path.join(out_dir, name))
@@ -404,28 +419,58 @@ def write_dataset(out_dir: str,
   return config
 
 
-def ensure_dataset(out_dir: str, **kwargs) -> FeatureConfig:
+def _settings(train_rows: int, eval_rows: int, seed: int,
+              structure_kwargs: Mapping[str, Any]) -> Dict[str, Any]:
+  """The arguments of a data set as `SETTINGS_FILE` holds them (every structure
+  argument, its default where not given)."""
+  defaults = {name: parameter.default for name, parameter in
+              inspect.signature(make_structure.__wrapped__).parameters.items()
+              if parameter.kind == inspect.Parameter.KEYWORD_ONLY}
+  return {"train_rows": int(train_rows), "eval_rows": int(eval_rows), "seed": int(seed),
+          **defaults, **structure_kwargs}
+
+
+def ensure_dataset(out_dir: str, train_rows: int = 200_000, eval_rows: int = 50_000,
+                   seed: int = 0, **structure_kwargs) -> FeatureConfig:
   """Returns the config of the data set in ``out_dir``, writing it first if missing.
 
   Args:
     out_dir: Directory of the data set.
-    **kwargs: Arguments of `write_dataset`; used only when the data set is missing.
+    train_rows, eval_rows, seed, **structure_kwargs: Arguments of `write_dataset`.
 
   Returns:
     The feature config.
+
+  Raises:
+    UsageError: If ``out_dir`` holds a data set of other tasks or task relatedness
+      (`KEPT_APART`; for one written before `SETTINGS_FILE` existed, of other tasks).
+      Its rows, seed and fields are what they are: the arguments only write a missing
+      data set.
   """
   config_path = os.path.join(out_dir, CONFIG_FILE)
-  if os.path.exists(config_path):
-    config = FeatureConfig.load(config_path)
-    structure_kwargs = {k: v for k, v in kwargs.items() if k not in ("train_rows", "eval_rows")}
-    wanted = feature_config(**structure_kwargs)
-    if (config.labels, config.tasks) != (wanted.labels, wanted.tasks):
+  if not os.path.exists(config_path):
+    return write_dataset(out_dir, train_rows, eval_rows, seed, **structure_kwargs)
+  config = FeatureConfig.load(config_path)
+  wanted = _settings(train_rows, eval_rows, seed, structure_kwargs)
+  settings_path = os.path.join(out_dir, SETTINGS_FILE)
+  if os.path.exists(settings_path):
+    with open(settings_path, encoding="utf-8") as f:
+      found = json.load(f)
+    differ = [key for key in KEPT_APART if found.get(key) != wanted[key]]
+    if differ:
+      raise UsageError(f"{out_dir} holds a synthetic data set of other tasks ("
+                       + ", ".join(f"{key} {found.get(key)} here, {wanted[key]} asked"
+                                   for key in differ)
+                       + "); give another --data_dir (or remove it).")
+  else:
+    expected = feature_config(seed, **structure_kwargs)
+    if (config.labels, config.tasks) != (expected.labels, expected.tasks):
       raise UsageError(f"{out_dir} holds a synthetic data set with the tasks "
-                       f"{[t.name for t in config.tasks]}, not {[t.name for t in wanted.tasks]}; "
-                       "give another --data_dir (or remove it).")
-    logging.info("Using the synthetic data set in %s.", out_dir)
-    return config
-  return write_dataset(out_dir, **kwargs)
+                       f"{[t.name for t in config.tasks]}, not "
+                       f"{[t.name for t in expected.tasks]}; give another --data_dir (or "
+                       "remove it).")
+  logging.info("Using the synthetic data set in %s.", out_dir)
+  return config
 
 
 def _calibrate(structure: Structure, frame: pd.DataFrame) -> Structure:
