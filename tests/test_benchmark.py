@@ -358,3 +358,25 @@ def test_a_regression_output_is_compared_on_its_rmse_lower_being_better():
   assert report.dcrnn_verdict(bench) == (
       "**In short:** `dcrnn` against `ple` (test AUC, RMSE of a regression, paired): "
       "dwell win.")
+
+
+def test_the_six_task_census_config_reads_raw_census_rows_without_leaks(tmp_path):
+  """configs/census_6tasks.json: six tasks, no feature from a label's column or from a
+  column that gives a label away."""
+  path = str(tmp_path / "census-income.test.gz")
+  write_census_rows(path, 300)
+  config = FeatureConfig.load(os.path.join(ROOT, "configs", "census_6tasks.json"))
+  assert [t.name for t in config.tasks] == ["income", "marital", "full_year",
+                                            "self_employed", "union", "veterans"]
+  features = {f.source for f in config.features}
+  leaks = {"tax_filer_stat", "detailed_household_and_family_stat",
+           "detailed_household_summary_in_household", "class_of_worker",
+           "fill_inc_questionnaire_for_veterans_admin"}
+  assert not features & ({label.source for label in config.labels} | leaks)
+  assert set(config.ignore) == leaks and config.weight == "instance_weight"
+  report, statistics = scan.scan(path, config, data_format="csv", learn=True)
+  assert (report.rows, report.valid_rows) == (300, 300)
+  prepared = scan.prepare(config, statistics)
+  features, labels = next(iter(pipeline.make_dataset(path, prepared, 64, data_format="csv")))
+  outputs = models.build_model("mmoe", prepared)(features)
+  assert sorted(outputs) == sorted(t.name for t in config.tasks)
