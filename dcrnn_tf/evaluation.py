@@ -66,8 +66,8 @@ def regression_metrics(labels: np.ndarray, predictions: np.ndarray,
           "r2": 1.0 - squared / spread if spread > 0 else float("nan")}
 
 
-def output_metrics(labels: np.ndarray, predictions: np.ndarray, regression: bool,
-                   weights: Optional[np.ndarray] = None) -> Dict[str, float]:
+def exact_metrics(labels: np.ndarray, predictions: np.ndarray, regression: bool,
+                  weights: Optional[np.ndarray] = None) -> Dict[str, float]:
   """`regression_metrics` of a regression output, else its AUC and log loss."""
   if regression:
     return regression_metrics(labels, predictions, weights)
@@ -112,11 +112,11 @@ def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
     target = np.concatenate(targets[name])
     prediction = np.concatenate(predictions[name])
     scored = ~np.isnan(target)
-    metrics = output_metrics(target[scored], prediction[scored], name in regression)
+    metrics = exact_metrics(target[scored], prediction[scored], name in regression)
     if weights:
       weight = np.concatenate(weights)[scored]
-      metrics = {**output_metrics(target[scored], prediction[scored], name in regression,
-                                  weight),
+      metrics = {**exact_metrics(target[scored], prediction[scored], name in regression,
+                                 weight),
                  **{f"{key}_unweighted": value for key, value in metrics.items()},
                  "weight": float(weight.sum())}
     results[name] = {**metrics, "count": int(scored.sum())}
