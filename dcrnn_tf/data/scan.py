@@ -183,6 +183,7 @@ class _RowChecker:
     self.config = config
     self.with_labels = with_labels
     self.missing = set(missing)
+    self.regression = _regression_labels(config)
 
   def features(self, get) -> Tuple[Optional[Tuple[str, str, str]], list]:
     """((column, kind, reason) of the first problem or None, parsed feature values)."""
@@ -217,9 +218,10 @@ class _RowChecker:
       raw = get(label.source)
       if raw in self.missing:
         return label.source, "missing_label", f"label column {label.source!r} is missing"
-      if self.config.is_regression_label(label.name):
+      if label.name in self.regression:
         number = float(raw) if _NUMBER.match(raw) else math.nan
-        problem = _regression_label_problem(self.config, label, number, repr(raw))
+        problem = _regression_label_problem(label, self.regression[label.name], number,
+                                            repr(raw))
         if problem:
           return label.source, "label_value", problem
         values[label.name] = number
@@ -494,13 +496,18 @@ def _intact_records(path: str, compression: str, start: int) -> int:
   return count
 
 
-def _regression_label_problem(config: FeatureConfig, label: Label, number: float,
-                               shown: str) -> Optional[str]:
+def _regression_labels(config: FeatureConfig) -> Dict[str, bool]:
+  """The regression tasks' labels, each with whether its task trains on `log1p` of it
+  (so it must not be negative)."""
+  return {task.label: task.transform == LOG1P for task in config.tasks if task.is_regression}
+
+
+def _regression_label_problem(label: Label, log1p: bool, number: float,
+                              shown: str) -> Optional[str]:
   """What is wrong with `number`, the value (`shown`) of a regression label, or None."""
   if not abs(number) < _FLOAT32_OVERFLOW:  # NaN too.
     return f"label column {label.source!r}: value {shown} is not a finite number"
-  if number < 0 and any(task.transform == LOG1P for task in config.tasks
-                        if task.label == label.name):
+  if number < 0 and log1p:
     return (f"label column {label.source!r}: value {shown} is negative, and its task "
             "trains on log1p(label)")
   return None
@@ -538,17 +545,18 @@ def _value_problems(columns, config: FeatureConfig, with_labels: bool):
          lambda i, c=feature.source, v=first: f"column {c!r}: NaN or infinite value {v[i]}")
   if with_labels:
     labels = {}
+    regression = _regression_labels(config)
     for label in config.labels:
       values = columns[label.source]
       present = values.row_lengths().numpy() > 0
       flag(~present, "missing_label", lambda i, c=label.source: f"label column {c!r} is missing")
-      if config.is_regression_label(label.name):
+      if label.name in regression:
         raw = pipeline.first_values(values, 0.0).numpy().astype(np.float64)
-        log1p = any(t.transform == LOG1P for t in config.tasks if t.label == label.name)
+        log1p = regression[label.name]
         with np.errstate(invalid="ignore"):
           bad = ~(np.abs(raw) < _FLOAT32_OVERFLOW) | ((raw < 0) & log1p)
-        flag(present & bad, "label_value", lambda i, l=label, v=raw: _regression_label_problem(
-            config, l, v[i], str(v[i])))
+        flag(present & bad, "label_value", lambda i, l=label, g=log1p, v=raw:
+             _regression_label_problem(l, g, v[i], str(v[i])))
         labels[label.name] = raw
       elif label.positive_values:
         raw = pipeline.first_values(values, b"").numpy()
