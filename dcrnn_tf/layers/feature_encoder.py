@@ -261,8 +261,8 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
       na_values = tf.constant(list(self.na_values) or [""])
       missing = {lowercase: [v.decode() for v in normalize_strings(na_values, lowercase).numpy()]
                  for lowercase in (False, True)}
-      tokens, rows, salts = [], [], []
-      for feature, salt in zip(fields, self._field_salts(fields)):
+      tokens, rows, token_fields = [], [], []
+      for feature in fields:
         offset = self.layout.offsets[feature.name]
         field_missing = sorted({""} | set(missing[feature.lowercase] if self.na_values else ()))
         vocabulary = [(token, offset + OUT_OF_VOCABULARY_ID + 1 + i)
@@ -270,10 +270,8 @@ class FeaturePreprocessor(tf.keras.layers.Layer):
                       if token not in field_missing]  # A missing value wins, as in the data.
         tokens += field_missing + [token for token, _ in vocabulary]
         rows += [offset + MISSING_ID] * len(field_missing) + [row for _, row in vocabulary]
-        salts += [salt] * (len(field_missing) + len(vocabulary))
-      keys = np.bitwise_xor(
-          tf.strings.to_hash_bucket_fast(tf.constant(tokens, tf.string), _FINGERPRINTS).numpy(),
-          np.array(salts, np.int64))
+        token_fields += [feature] * (len(field_missing) + len(vocabulary))
+      keys = self._table_keys(tf.constant(tokens, tf.string), token_fields).numpy()
       unique, counts = np.unique(keys, return_counts=True)
       if (counts > 1).any():
         clash = [tokens[i] for i in np.flatnonzero(keys == unique[counts > 1][0])]
