@@ -9,6 +9,7 @@ import numpy as np
 from dcrnn_tf.benchmark import profile
 from dcrnn_tf.benchmark.measure import FLOPS_NOTE
 from dcrnn_tf.benchmark.plan import MODELS_GROUP, Row
+from dcrnn_tf.objectives import MAXIMIZED
 
 # Keys of a benchmark's JSON (see `dcrnn_tf.benchmark.run_benchmark`).
 BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",
@@ -142,10 +143,6 @@ def _kind(bench: Mapping[str, Any], output: str):
 def headline(bench: Mapping[str, Any], output: str) -> str:
   """The metric that compares models on `output`: `auc`, or a regression's `rmse`."""
   return _kind(bench, output)[0][0]
-
-
-def _better_higher(metric: str) -> bool:
-  return metric in ("auc", "r2")
 
 
 def _metric(metrics, name: str, metric: str, spread: bool = True) -> str:
@@ -360,7 +357,7 @@ def _paired(bench, row, reference, output: str) -> Optional[Dict[str, Any]]:
   metric = headline(bench, output)
   return paired_difference(row["metrics"][output][f"{metric}_by_seed"],
                            reference["metrics"][output][f"{metric}_by_seed"],
-                           higher_is_better=_better_higher(metric))
+                           higher_is_better=metric in MAXIMIZED)
 
 
 def _table_row(cells) -> str:
