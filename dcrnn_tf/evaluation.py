@@ -68,11 +68,15 @@ def regression_metrics(labels: np.ndarray, predictions: np.ndarray,
 
 def exact_metrics(labels: np.ndarray, predictions: np.ndarray, regression: bool,
                   weights: Optional[np.ndarray] = None) -> Dict[str, float]:
-  """`regression_metrics` of a regression output, else its AUC and log loss."""
+  """`regression_metrics` of a regression output, else its AUC, log loss and the share
+  of positive labels (`positive_rate`, weighted as the others)."""
   if regression:
     return regression_metrics(labels, predictions, weights)
+  weight = _weights(weights, np.size(labels))
   return {"auc": roc_auc(labels, predictions, weights),
-          "logloss": log_loss(labels, predictions, weights)}
+          "logloss": log_loss(labels, predictions, weights),
+          "positive_rate": (float(np.sum(weight * np.asarray(labels, np.float64).ravel())
+                                  / weight.sum()) if weight.sum() > 0 else float("nan"))}
 
 
 def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
@@ -86,7 +90,8 @@ def evaluate(model: tf.keras.Model, dataset: Iterable[Tuple[Any, Any]],
     feature_config: Tasks and funnel outputs.
 
   Returns:
-    `{output: {"auc": float, "logloss": float, "count": int}}`, for a regression task
+    `{output: {"auc": float, "logloss": float, "positive_rate": float, "count": int}}`,
+    for a regression task
     `{"rmse", "mae", "r2", "count"}`; a funnel stage, and a regression task that
     depends on a binary one, are scored on the rows where the parent's label is 1.
     With a `weight` column the metrics are weighted by the rows' weights, and the

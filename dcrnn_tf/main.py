@@ -238,8 +238,9 @@ def evaluate(model, data: DataRoles, test: TestBatches,
                f" ({described['part']})" if described["part"] else "",
                described["valid_rows"], described["rows"])
   for name, values in metrics.items():
-    shown = (("AUC", "auc", ".4f"), ("log loss", "logloss", ".4f")) if "auc" in values else (
-        ("RMSE", "rmse", ".4g"), ("MAE", "mae", ".4g"), ("R²", "r2", ".4f"))
+    shown = ((("AUC", "auc", ".4f"), ("log loss", "logloss", ".4f"),
+              ("positive rate", "positive_rate", ".4f")) if "auc" in values else
+             (("RMSE", "rmse", ".4g"), ("MAE", "mae", ".4g"), ("R²", "r2", ".4f")))
     weighted = "auc_unweighted" in values or "rmse_unweighted" in values
     logging.info("eval %s: %s (%d rows%s)", name, ", ".join(
         f"{label} {values[key]:{form}}"

@@ -235,12 +235,13 @@ def model_options(model: str) -> Dict[str, Any]:
 
 def data_options(**changes) -> DataOptions:
   """What a run reads and how, from the data flags (`changes` override them)."""
-  return DataOptions(
-      data_dir=FLAGS.data_dir, train_path=FLAGS.train_path, eval_path=FLAGS.eval_path,
-      test_path=FLAGS.test_path, feature_config=FLAGS.feature_config,
-      data_format=FLAGS.data_format, bad_rows=FLAGS.bad_rows, batch_size=FLAGS.batch_size,
-      seed=FLAGS.seed, shuffle_buffer=FLAGS.shuffle_buffer,
-      in_memory_max_mib=FLAGS.in_memory_max_mib, **changes)
+  return DataOptions(**{
+      "data_dir": FLAGS.data_dir, "train_path": FLAGS.train_path,
+      "eval_path": FLAGS.eval_path, "test_path": FLAGS.test_path,
+      "feature_config": FLAGS.feature_config, "data_format": FLAGS.data_format,
+      "bad_rows": FLAGS.bad_rows, "batch_size": FLAGS.batch_size, "seed": FLAGS.seed,
+      "shuffle_buffer": FLAGS.shuffle_buffer,
+      "in_memory_max_mib": FLAGS.in_memory_max_mib, **changes})
 
 
 def training_options() -> Dict[str, Any]:

@@ -18,6 +18,7 @@ from dcrnn_tf import models
 from dcrnn_tf.benchmark import measure
 from dcrnn_tf.benchmark import plan
 from dcrnn_tf.benchmark import profile
+from dcrnn_tf.benchmark import render
 from dcrnn_tf.benchmark import report
 from dcrnn_tf.benchmark import worker
 from dcrnn_tf.data import pipeline
@@ -191,7 +192,7 @@ def test_smoke_writes_every_output(smoke):
 @pytest.mark.slow
 def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   bench = json.loads((smoke / "census.json").read_text())
-  assert report.has_current_layout(bench)
+  assert render.has_current_layout(bench)
   assert bench["outputs"] == ["income", "marital"]
   assert bench["runs"] == {"planned": 2, "failed": 0, "not_started": 0}
   assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
@@ -254,7 +255,7 @@ def test_the_tables_have_a_row_per_model(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   other = dict(bench["models"][0], label="mmoe", model="mmoe")
   bench["models"].append(other)
-  markdown = report.document([bench], "benchmarks")
+  markdown = render.document([bench], "benchmarks")
   assert "| `dcrnn` |" in markdown and "| `mmoe` |" in markdown
   assert markdown.index("| `dcrnn` |") < markdown.index("| `mmoe` |")
 
@@ -264,8 +265,8 @@ def test_a_json_of_an_older_layout_gets_a_rerun_note_and_loses_no_other_section(
   bench = json.loads((smoke / "census.json").read_text())
   old = {"name": "old", "title": "Old data", "command": "python -m dcrnn_tf.benchmark --x",
          "pipeline_rows_per_s": 1.0, "models": [], "ablations": []}
-  assert not report.has_current_layout(old)
-  markdown = report.document([bench, old], "benchmarks")
+  assert not render.has_current_layout(old)
+  markdown = render.document([bench, old], "benchmarks")
   assert "| `dcrnn` |" in markdown
   assert "## Old data" in markdown and "`benchmarks/old.json` was written by an older" in markdown
   assert "python -m dcrnn_tf.benchmark --x" in markdown

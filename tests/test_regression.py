@@ -267,7 +267,8 @@ def test_a_dependent_regression_task_trains_evaluates_and_serves(trained_dwell):
                                            "r2_unweighted", "rmse", "rmse_unweighted",
                                            "weight"]
   assert sorted(metrics["ctr"]) == ["auc", "auc_unweighted", "count", "logloss",
-                                    "logloss_unweighted", "weight"]
+                                    "logloss_unweighted", "positive_rate",
+                                    "positive_rate_unweighted", "weight"]
   assert metrics["ctr"]["auc"] != metrics["ctr"]["auc_unweighted"]
   assert "eval ctr: AUC " in (trained_dwell / "train_log.txt").read_text()
   assert " (unweighted " in (trained_dwell / "train_log.txt").read_text()

@@ -51,7 +51,9 @@ from dcrnn_tf import run_flags
 from dcrnn_tf.benchmark import latency
 from dcrnn_tf.benchmark import measure
 from dcrnn_tf.benchmark import plan
+from dcrnn_tf.benchmark import render
 from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark import sweep
 from dcrnn_tf.benchmark import worker
 from dcrnn_tf.data import synthetic
 from dcrnn_tf.data.roles import DataRoles
@@ -94,6 +96,12 @@ flags.DEFINE_integer("profile_repeats", 5, "Timed repeats of the profile (the mi
 flags.DEFINE_enum("preset", "full", ["full", "smoke"],
                   "smoke: one seed, one epoch of at most 20 batches, few timing calls, "
                   "and the Markdown under --output_dir (never the committed one).")
+flags.DEFINE_string("sweep", None,
+                    "Run the model table at several points of one setting instead of once: "
+                    "`tasks:2,4,6` (the feature config's first N tasks), "
+                    "`task_cosine:0,0.5,0.9,1` (synthetic data: the tasks' relatedness), "
+                    "`size:small,default,large` (every model's widths scaled); see "
+                    "`dcrnn_tf.benchmark.sweep`. No ablations, no profile.")
 flags.DEFINE_string("write_markdown", None,
                     "Also write this Markdown file (e.g. BENCHMARKS.md) from the JSON files "
                     "in benchmarks/ beside it, after copying this benchmark's there.")
@@ -122,22 +130,38 @@ def setting(name: str) -> Any:
   return FLAGS[name].value
 
 
-def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
+def prepare_data(point: Optional[sweep.Point] = None
+                 ) -> Tuple[str, FeatureConfig, DataRoles]:
   """Checks the files of every role and prepares the feature config, once, in
-  `<output_dir>/data` (a rerun reuses the prepared config).
+  `<output_dir>/data` (a sweep's point: `<output_dir>/<point>/data`; a rerun reuses the
+  prepared config).
 
   Returns:
     (the prepared feature config's file, the config, the data roles, checked).
   """
+  out = FLAGS.output_dir if point is None else os.path.join(FLAGS.output_dir, point.label)
+  changes: Dict[str, Any] = {}
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
       raise errors.UsageError("--synthetic needs --data_dir.")
-    synthetic.ensure_dataset(FLAGS.data_dir, train_rows=FLAGS.synthetic_train_rows,
+    cosine = FLAGS.synthetic_task_cosine
+    if point is not None and point.kind == "task_cosine":
+      cosine = float(point.value)
+      changes["data_dir"] = os.path.join(FLAGS.data_dir, point.label)
+    synthetic.ensure_dataset(changes.get("data_dir", FLAGS.data_dir),
+                             train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
-                             dwell_time=FLAGS.synthetic_dwell,
-                             task_cosine=FLAGS.synthetic_task_cosine)
-  directory = model_dir.ModelDirectory(os.path.join(FLAGS.output_dir, "data"))
-  data = DataRoles(run_flags.data_options(), FLAGS.split, FLAGS.split_seed,
+                             dwell_time=FLAGS.synthetic_dwell, task_cosine=cosine)
+  elif point is not None and point.kind == "task_cosine":
+    raise errors.UsageError("--sweep=task_cosine:... needs --synthetic.")
+  if point is not None and point.kind == "tasks":
+    source = run_flags.data_options().path("feature_config")
+    os.makedirs(out, exist_ok=True)
+    changes["feature_config"] = os.path.abspath(os.path.join(out, "feature_config.json"))
+    sweep.first_tasks(FeatureConfig.load(source), int(point.value)).save(
+        changes["feature_config"])
+  directory = model_dir.ModelDirectory(os.path.join(out, "data"))
+  data = DataRoles(run_flags.data_options(**changes), FLAGS.split, FLAGS.split_seed,
                    report_path=directory.report_path("train"))
   feature_config = directory.prepared_feature_config(data, may_prepare=True)
   directory.save_prepared_feature_config(feature_config, data.options.path("feature_config"),
@@ -151,13 +175,16 @@ def prepare_data() -> Tuple[str, FeatureConfig, DataRoles]:
   return os.path.abspath(directory.file(model_dir.FEATURE_CONFIG)), feature_config, data
 
 
-def plan_rows(feature_config: FeatureConfig) -> List[plan.Row]:
+def plan_rows(feature_config: FeatureConfig, point: Optional[sweep.Point] = None
+              ) -> List[plan.Row]:
   """The model table's rows, then the ablations' (models that refuse the config are
-  listed as not run, with the reason)."""
+  listed as not run, with the reason); at a `size` point, every model's widths scaled."""
   names = FLAGS.models or list(models.MODELS)
   options, skip = {}, {}
   for name in names:
     options[name] = run_flags.model_options(name)
+    if point is not None and point.kind == "size":
+      options[name] = sweep.scaled_options(options[name], point.number)
     try:
       models.build_model(name, feature_config, **options[name])
     except ValueError as e:
@@ -237,46 +264,112 @@ def profile_models(rows: List[plan.Row], settings: Mapping[str, Any],
   return profiles
 
 
-def run_benchmark() -> Dict[str, Any]:
-  """Runs every row's runs within the budget and returns the benchmark's JSON."""
-  start = time.time()
-  feature_config_path, feature_config, data = prepare_data()
-  settings = {"feature_config": feature_config_path, "data": data.to_dict(),
-              "training": run_flags.training_options(),
-              "epochs": setting("epochs"), "max_train_batches": setting("max_train_batches"),
-              "speed_batches": setting("speed_batches"),
-              "speed_windows": setting("speed_windows"),
-              "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes),
-              "profile_calls": setting("profile_calls"),
-              "profile_repeats": setting("profile_repeats")}
-  rows = plan_rows(feature_config)
-  runs_dir = os.path.join(FLAGS.output_dir, "runs")
-  profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
-  if FLAGS.profile == "only":
-    rows = []
-  pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
-  pipeline_rate = pipeline and pipeline["rows_per_s"]
-  results: Dict[str, Dict[str, Any]] = {}
+def run_settings(feature_config_path: str, data: DataRoles) -> Dict[str, Any]:
+  """What every worker job of one data set shares."""
+  return {"feature_config": feature_config_path, "data": data.to_dict(),
+          "training": run_flags.training_options(),
+          "epochs": setting("epochs"), "max_train_batches": setting("max_train_batches"),
+          "speed_batches": setting("speed_batches"),
+          "speed_windows": setting("speed_windows"),
+          "latency_rows": max(int(s) for s in FLAGS.latency_batch_sizes),
+          "profile_calls": setting("profile_calls"),
+          "profile_repeats": setting("profile_repeats")}
+
+
+def ordered_runs(rows: List[plan.Row]) -> List[plan.Run]:
+  """The rows' runs, each once: the model table's (seed by seed), then the ablations'."""
   model_runs = plan.unique_runs([r for r in rows if r.group == plan.MODELS_GROUP])
-  ablation_runs = [run for run in plan.unique_runs(rows) if run.key not in
-                   {r.key for r in model_runs}]
-  runs = model_runs + ablation_runs
-  not_started, failed = 0, 0
-  for i, run in enumerate(runs):
-    if time.time() - start > FLAGS.time_budget_minutes * 60:
-      not_started = len(runs) - i
-      logging.warning("Time budget spent: %d runs of %d not started.", not_started, len(runs))
+  return model_runs + [run for run in plan.unique_runs(rows)
+                       if run.key not in {r.key for r in model_runs}]
+
+
+def run_jobs(jobs: List[Tuple[plan.Run, Mapping[str, Any], str]], deadline: float,
+             counts: Dict[str, int]) -> Dict[str, Dict[str, Any]]:
+  """Runs (run, settings, runs directory) jobs in order until `deadline`; returns the
+  results by run directory and adds to `counts` (planned, failed, not started)."""
+  results: Dict[str, Dict[str, Any]] = {}
+  counts["planned"] += len(jobs)
+  for i, (run, settings, runs_dir) in enumerate(jobs):
+    if time.time() > deadline:
+      counts["not_started"] += len(jobs) - i
+      logging.warning("Time budget spent: %d runs of %d not started.", len(jobs) - i,
+                      len(jobs))
       break
-    logging.info("Run %d of %d: %s %s seed %d", i + 1, len(model_runs) + len(ablation_runs),
-                 run.model, dict(run.options), run.seed)
-    result = execute({"settings": settings, "run": run.to_dict()},
-                     os.path.join(runs_dir, run.key))
+    logging.info("Run %d of %d: %s %s seed %d", i + 1, len(jobs), run.model,
+                 dict(run.options), run.seed)
+    run_dir = os.path.join(runs_dir, run.key)
+    result = execute({"settings": settings, "run": run.to_dict()}, run_dir)
     if result is not None:
-      results[run.key] = result
+      results[run_dir] = result
     else:
-      failed += 1
+      counts["failed"] += 1
+  return results
+
+
+def _by_key(results: Mapping[str, Dict[str, Any]], runs_dir: str) -> Dict[str, Dict[str, Any]]:
+  """The results of the runs in `runs_dir`, by run key."""
+  return {os.path.basename(d): r for d, r in results.items()
+          if os.path.dirname(d) == runs_dir}
+
+
+def run_sweep(points: List[sweep.Point], deadline: float, counts: Dict[str, int]
+              ) -> Tuple[List[Dict[str, Any]], FeatureConfig, DataRoles]:
+  """The model table at every point (see `sweep_report.POINT_KEYS`), run seed by seed
+  across the points (a budget that runs out leaves seeds missing at every point, not a
+  point missing), with the last point's feature config and data."""
+  prepared = []
+  for point in points:
+    feature_config_path, feature_config, data = prepare_data(point)
+    prepared.append((point, feature_config, data, plan_rows(feature_config, point),
+                     run_settings(feature_config_path, data),
+                     os.path.join(FLAGS.output_dir, point.label, "runs")))
+  seeds = [int(s) for s in setting("seeds")]
+  jobs = sorted(((run, settings, runs_dir)
+                 for _, _, _, rows, settings, runs_dir in prepared
+                 for run in ordered_runs(rows)),
+                key=lambda job: seeds.index(job[0].seed))  # Stable: point, then model.
+  results = run_jobs(jobs, deadline, counts)
+  out = []
+  for point, feature_config, data, rows, _, runs_dir in prepared:
+    ceiling = None
+    if point.kind == "task_cosine":
+      ceiling = sweep.synthetic_ceiling(FLAGS.seed, dwell_time=FLAGS.synthetic_dwell,
+                                        task_cosine=float(point.value))
+    point_results = _by_key(results, runs_dir)
+    out.append({"label": point.label, "value": point.value, "number": point.number,
+                "outputs": list(feature_config.output_names),
+                "rows": {role: data.rows(role) for role in ROLES}, "ceiling": ceiling,
+                "models": [report.aggregate(row, point_results, None) for row in rows]})
+  return out, feature_config, data
+
+
+def run_benchmark() -> Dict[str, Any]:
+  """Runs every row's runs within the budget (at every point of a sweep) and returns
+  the benchmark's JSON."""
+  start = time.time()
+  deadline = start + FLAGS.time_budget_minutes * 60
+  counts = {"planned": 0, "failed": 0, "not_started": 0}
+  points, rows, profiles, pipeline, results = [], [], {}, None, {}
+  if FLAGS.sweep:
+    if FLAGS.ablations or FLAGS.profile != "off":
+      raise errors.UsageError("--sweep runs the model table only: give --ablations= and "
+                              "--profile=off.")
+    sweep_points = sweep.parse(FLAGS.sweep)
+    points, feature_config, data = run_sweep(sweep_points, deadline, counts)
+  else:
+    feature_config_path, feature_config, data = prepare_data()
+    settings = run_settings(feature_config_path, data)
+    rows = plan_rows(feature_config)
+    runs_dir = os.path.join(FLAGS.output_dir, "runs")
+    profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
+    if FLAGS.profile == "only":
+      rows = []
+    pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
+    results = _by_key(run_jobs([(run, settings, runs_dir) for run in ordered_runs(rows)],
+                               deadline, counts), runs_dir)
+  pipeline_rate = pipeline and pipeline["rows_per_s"]
   aggregated = [report.aggregate(row, results, pipeline_rate) for row in rows]
-  return {
+  bench = {
       "name": FLAGS.benchmark_name,
       "title": FLAGS.title or FLAGS.benchmark_name,
       "command": " ".join(["python -m dcrnn_tf.benchmark"]
@@ -285,10 +378,11 @@ def run_benchmark() -> Dict[str, Any]:
       "date": datetime.date.today().isoformat(),
       "wall_seconds": time.time() - start,
       "time_budget_minutes": FLAGS.time_budget_minutes,
-      "runs": {"planned": len(runs), "failed": failed, "not_started": not_started},
+      "runs": counts,
       "preset": FLAGS.preset,
       "settings": {
-          "train_path": data.options.path("train_path"), "split": FLAGS.split or "none",
+          "train_path": _shown_path(data.options.path("train_path")),
+          "split": FLAGS.split or "none",
           "rows": {role: data.rows(role) for role in ROLES},
           "embedding_dim": FLAGS.embedding_dim, "batch_size": FLAGS.batch_size,
           "learning_rate": FLAGS.learning_rate, "epochs": setting("epochs"),
@@ -307,6 +401,18 @@ def run_benchmark() -> Dict[str, Any]:
       "ablations": [r for r in aggregated if r["group"] != plan.MODELS_GROUP],
       "profile": profiles,
   }
+  if FLAGS.sweep:
+    bench["sweep"] = {"kind": sweep_points[0].kind, "points": points}
+  return bench
+
+
+def _shown_path(path: str) -> str:
+  """A data path as the report shows it: a `task_cosine` sweep's data sets as one
+  pattern (`.../task_cosine=<value>/...`)."""
+  if FLAGS.sweep and FLAGS.sweep.startswith("task_cosine:"):
+    label = sweep.parse(FLAGS.sweep)[-1].label
+    return path.replace(os.sep + label + os.sep, os.sep + "task_cosine=<value>" + os.sep)
+  return path
 
 
 def write_outputs(bench: Mapping[str, Any]) -> None:
@@ -315,9 +421,9 @@ def write_outputs(bench: Mapping[str, Any]) -> None:
   json_path = os.path.join(out, f"{bench['name']}.json")
   with open(json_path, "w", encoding="utf-8") as f:
     json.dump(bench, f, indent=2)
-  plots = report.write_plots(bench, out) if bench["models"] else []
+  plots = render.write_plots(bench, out)
   with open(os.path.join(out, f"{bench['name']}.md"), "w", encoding="utf-8") as f:
-    f.write(report.section(bench, "."))
+    f.write(render.section(bench, "."))
   markdown = FLAGS.write_markdown
   if (FLAGS.preset == "smoke" or FLAGS.profile == "only") and markdown:
     markdown = os.path.join(out, os.path.basename(markdown))
@@ -338,10 +444,10 @@ def write_markdown(markdown: str, redraw: bool) -> None:
   for path in sorted(glob.glob(os.path.join(figures, "*.json"))):
     with open(path, encoding="utf-8") as f:
       benches.append(json.load(f))
-    if redraw and report.has_current_layout(benches[-1]):
-      report.write_plots(benches[-1], figures)
+    if redraw and render.has_current_layout(benches[-1]):
+      render.write_plots(benches[-1], figures)
   with open(markdown, "w", encoding="utf-8") as f:
-    f.write(report.document(benches, FIGURES_DIR))
+    f.write(render.document(benches, FIGURES_DIR))
   logging.info("Wrote %s", markdown)
 
 

@@ -9,14 +9,16 @@ import numpy as np
 from dcrnn_tf.benchmark import profile
 from dcrnn_tf.benchmark.measure import FLOPS_NOTE
 from dcrnn_tf.benchmark.plan import MODELS_GROUP, Row
+from dcrnn_tf.benchmark.sweep import pareto_front
 from dcrnn_tf.objectives import MAXIMIZED
 
 # Keys of a benchmark's JSON (see `dcrnn_tf.benchmark.run_benchmark`).
 BENCH_KEYS = ("name", "title", "command", "machine", "date", "wall_seconds",
               "time_budget_minutes", "runs", "preset", "settings", "outputs",
               "reference_model", "pipeline", "flops_note", "models", "ablations")
-# The metrics of an output's runs that rows aggregate: a probability's, a regression's.
-METRICS = ("auc", "logloss", "rmse", "mae", "r2")
+# The metrics of an output's runs that rows aggregate: a probability's (its test part's
+# positive rate among them), a regression's.
+METRICS = ("auc", "logloss", "positive_rate", "rmse", "mae", "r2")
 # Keys of a row of the JSON (see `aggregate`).
 ROW_KEYS = ("group", "label", "model", "options", "depends_on", "seeds", "seeds_done",
             "skip_reason", "metrics", "trainable_parameters", "parameters_per_added_task",
@@ -116,13 +118,13 @@ def paired_difference(values: Mapping[str, float], reference: Mapping[str, float
 
 # Markdown.
 
-def _number(value, digits: int = 0) -> str:
+def number(value, digits: int = 0) -> str:
   if value is None or (isinstance(value, float) and math.isnan(value)):
     return "–"
   return f"{value:,.{digits}f}"
 
 
-def _rate(value) -> str:
+def rate(value) -> str:
   return "–" if value is None else f"{value / 1000:,.1f}k"
 
 
@@ -145,6 +147,26 @@ def headline(bench: Mapping[str, Any], output: str) -> str:
   return _kind(bench, output)[0][0]
 
 
+def headline_name(bench: Mapping[str, Any], output: str) -> str:
+  """The name of `headline`'s metric in tables: `AUC` or `RMSE`."""
+  return _kind(bench, output)[0][1]
+
+
+def metric_cell(bench: Mapping[str, Any], row: Mapping[str, Any], output: str) -> str:
+  """A table cell: the row's headline metric of `output`, mean ± std over seeds."""
+  return _metric(row["metrics"], output, headline(bench, output))
+
+
+def positive_rates(bench: Mapping[str, Any]) -> Dict[str, float]:
+  """The test part's positive rate of each binary output (weighted as the metrics are),
+  from the first model row that measured it."""
+  for row in bench["models"]:
+    if row["metrics"]:
+      return {o: m["positive_rate_mean"] for o, m in row["metrics"].items()
+              if "positive_rate_mean" in m}
+  return {}
+
+
 def _metric(metrics, name: str, metric: str, spread: bool = True) -> str:
   if not metrics or f"{metric}_mean" not in metrics[name]:
     return "–"
@@ -161,7 +183,7 @@ def _latency(row, size: str) -> str:
   return "–" if not latency or size not in latency else f"{latency[size]['median_ms']:.2f}"
 
 
-def _status(row) -> str:
+def status(row) -> str:
   if row["skip_reason"]:
     return f"not run: {row['skip_reason']}"
   missing = len(row["seeds"]) - len(row["seeds_done"])
@@ -186,18 +208,18 @@ def model_table(bench: Mapping[str, Any]) -> str:
           + ["params", "params / added task", "FLOPs / example", "train ex/s (with input)",
              "train ex/s (model alone)", "pipeline ÷ train", "latency b=1 (ms)",
              "latency b=512 (ms)", "peak RSS (MiB)", "epochs", "note"])
-  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  lines = [table_row(head), table_row(["---"] * len(head))]
   for row in bench["models"]:
     ratio = "–" if row["pipeline_ratio"] is None else f"{row['pipeline_ratio']:.1f}×"
-    lines.append(_table_row(
+    lines.append(table_row(
         [f"`{row['label']}`"]
         + [_metric(row["metrics"], o, k[0][0]) for o, k in zip(outputs, kinds)]
         + [_metric(row["metrics"], o, k[1][0], spread=False) for o, k in zip(outputs, kinds)]
-        + [_number(row["trainable_parameters"]), _number(row["parameters_per_added_task"]),
-           _number(row["flops_per_example"]), _rate(row["train_rows_per_s_input"]),
-           _rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
-           _latency(row, "512"), _number(row["peak_rss_mib"]),
-           "/".join(str(e) for e in row["epochs"] or []) or "–", _status(row)]))
+        + [number(row["trainable_parameters"]), number(row["parameters_per_added_task"]),
+           number(row["flops_per_example"]), rate(row["train_rows_per_s_input"]),
+           rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
+           _latency(row, "512"), number(row["peak_rss_mib"]),
+           "/".join(str(e) for e in row["epochs"] or []) or "–", status(row)]))
   return "\n".join(lines)
 
 
@@ -210,19 +232,19 @@ def ablation_table(bench: Mapping[str, Any]) -> str:
   what = "AUC" if _kind(bench, scored[0]) is _BINARY else "R²"
   head = (["group", "variant"] + [f"{o} {k[0][1]}" for o, k in zip(outputs, kinds)]
           + [f"mean {what}", f"mean validation {what}", "params", "FLOPs / example", "note"])
-  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  lines = [table_row(head), table_row(["---"] * len(head))]
   best = best_by_group(bench["ablations"], scored)
   for row in bench["ablations"]:
     mean = _mean_score(row, scored)
     validation = _mean_score(row, scored, "val")
     label = f"**{row['label']}**" if best.get(row["group"]) == row["label"] else row["label"]
-    lines.append(_table_row(
+    lines.append(table_row(
         [row["group"], label]
         + [_metric(row["metrics"], o, k[0][0]) for o, k in zip(outputs, kinds)]
         + ["–" if mean is None else f"{mean:.4f}",
            "–" if validation is None else f"{validation:.4f}",
-           _number(row["trainable_parameters"]), _number(row["flops_per_example"]),
-           _status(row)]))
+           number(row["trainable_parameters"]), number(row["flops_per_example"]),
+           status(row)]))
   return "\n".join(lines)
 
 
@@ -261,11 +283,11 @@ def profile_tables(profiles: Mapping[str, Mapping[str, Any]]) -> List[str]:
   head = (["model"] + list(profile.STEP_PARTS)
           + ["train_step", "fit (per batch)", "encoder share", "raw input: encoder",
              "raw input: fit"])
-  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  lines = [table_row(head), table_row(["---"] * len(head))]
   for label, result in profiles.items():
     step = result["step_ms"]
     raw = result.get("step_ms_raw_input")  # Absent in profiles made before ids.
-    lines.append(_table_row(
+    lines.append(table_row(
         [f"`{label}`"] + [f"{step[part]:.2f}" for part in profile.STEP_PARTS]
         + [f"{step['train_step']:.2f}", f"{step['fit']:.2f}",
            f"{100 * step['encoder'] / step['fit']:.0f} %"]
@@ -275,8 +297,8 @@ def profile_tables(profiles: Mapping[str, Mapping[str, Any]]) -> List[str]:
       continue
     lines += ["", f"`{label}` by layer (forward and backward, each layer alone; ms per "
               f"batch of {result['batch_size']}):", "",
-              _table_row(["layer", "ms"]), _table_row(["---", "---"])]
-    lines += [_table_row([layer, f"{ms:.2f}"]) for layer, ms in result["block_ms"].items()]
+              table_row(["layer", "ms"]), table_row(["---", "---"])]
+    lines += [table_row([layer, f"{ms:.2f}"]) for layer, ms in result["block_ms"].items()]
   return lines
 
 
@@ -325,6 +347,77 @@ def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
   return text
 
 
+def mean_auc_by_seed(row: Mapping[str, Any], outputs: Sequence[str]) -> Dict[str, float]:
+  """Per seed, the row's test AUC averaged over `outputs` (seeds that have all)."""
+  if not row["metrics"]:
+    return {}
+  by_output = [row["metrics"][o].get("auc_by_seed", {}) for o in outputs]
+  seeds = set.intersection(*(set(b) for b in by_output)) if by_output else set()
+  return {s: float(np.mean([b[s] for b in by_output])) for s in seeds}
+
+
+def auc_outputs(bench: Mapping[str, Any]) -> List[str]:
+  """The outputs compared on their AUC (the binary ones)."""
+  return [o for o in bench["outputs"] if headline(bench, o) == "auc"]
+
+
+def mean_auc(row: Mapping[str, Any], outputs: Sequence[str]) -> Optional[float]:
+  """The row's mean test AUC over `outputs` (None without results)."""
+  if not row["metrics"] or not outputs:
+    return None
+  return float(np.mean([row["metrics"][o]["auc_mean"] for o in outputs]))
+
+
+def mean_auc_difference(pb: Mapping[str, Any], row, reference) -> Optional[Dict[str, Any]]:
+  """The paired difference of the mean AUC over tasks, `row` minus `reference`."""
+  outputs = auc_outputs(pb)
+  return paired_difference(mean_auc_by_seed(row, outputs),
+                                  mean_auc_by_seed(reference, outputs))
+
+
+def difference_cell(d: Optional[Mapping[str, Any]]) -> str:
+  """A paired difference as a table cell: mean [95 % interval] call."""
+  return "–" if d is None else (f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+                                f"{d['call']}")
+
+
+def fronts(rows: Sequence[Mapping[str, Any]], outputs: Sequence[str]) -> Dict[str, List[bool]]:
+  """Which rows (with results) are on the Pareto front of mean test AUC against FLOPs
+  per example (`"flops"`) and against training rows/s (`"rate"`, where measured)."""
+  auc = [mean_auc(r, outputs) for r in rows]
+  out = {"flops": pareto_front([r["flops_per_example"] for r in rows], auc)}
+  if all(r["train_rows_per_s_input"] for r in rows):
+    out["rate"] = pareto_front([-r["train_rows_per_s_input"] for r in rows], auc)
+  return out
+
+
+def summary_line(bench: Mapping[str, Any], name: str) -> str:
+  """A row of the summary table: the reference, DCRNN's paired difference of mean test
+  AUC to it and its per-task calls, and the models on the front of mean test AUC
+  against FLOPs per example."""
+  reference = reference_row(bench)
+  dcrnn = next((r for r in bench["models"] if r["label"] == "dcrnn" and r["metrics"]), None)
+  done = [r for r in bench["models"] if r["metrics"]]
+  outputs = auc_outputs(bench)
+  front = [r["label"] for r, on in zip(done, fronts(done, outputs)["flops"]) if on] \
+      if done and outputs else []
+  difference, calls = "–", "–"
+  if reference is not None and dcrnn is not None and reference is not dcrnn:
+    d = mean_auc_difference(bench, dcrnn, reference)
+    if d is not None:
+      difference = difference_cell(d)
+    per_output = [_paired(bench, dcrnn, reference, o) for o in bench["outputs"]]
+    calls = ", ".join(f"{o} {'–' if p is None else p['call']}"
+                      for o, p in zip(bench["outputs"], per_output))
+  return table_row([name, "–" if reference is None else f"`{reference['label']}`",
+                    difference, calls, ", ".join(f"`{m}`" for m in front) or "–"])
+
+
+SUMMARY_HEAD = ("| section | reference (best baseline) | `dcrnn` mean AUC − reference "
+                "(95 % interval) | `dcrnn` per task | on the front (mean AUC vs FLOPs) |\n"
+                "| --- | --- | --- | --- | --- |")
+
+
 def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
   """The Markdown table of every row's paired test-AUC difference to the reference
   model, per output; None when the reference model has no results."""
@@ -334,7 +427,7 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
   outputs = bench["outputs"]
   head = ["model"] + [f"{o} {_kind(bench, o)[0][1]} − `{reference['label']}`"
                       for o in outputs]
-  lines = [_table_row(head), _table_row(["---"] * len(head))]
+  lines = [table_row(head), table_row(["---"] * len(head))]
   for row in bench["models"] + bench["ablations"]:
     if row is reference or not row["metrics"] or (
         row["group"] != MODELS_GROUP and "(default)" in row["label"]):
@@ -348,7 +441,7 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
                    f"{d['mean']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}] {d['call']}"
                    if headline(bench, o) == "rmse" else
                    f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {d['call']}")
-    lines.append(_table_row([label] + cells))
+    lines.append(table_row([label] + cells))
   return "\n".join(lines)
 
 
@@ -360,7 +453,7 @@ def _paired(bench, row, reference, output: str) -> Optional[Dict[str, Any]]:
                            higher_is_better=metric in MAXIMIZED)
 
 
-def _table_row(cells) -> str:
+def table_row(cells) -> str:
   return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
@@ -375,14 +468,15 @@ def _stopping(settings: Mapping[str, Any]) -> str:
           "weights restored)")
 
 
-def section(bench: Mapping[str, Any], figures_dir: str) -> str:
-  """The Markdown section of one benchmark (figures linked under `figures_dir`)."""
+def section_head(bench: Mapping[str, Any]) -> List[str]:
+  """The first lines of a benchmark's section: its title, the command, the machine and
+  the data and training settings."""
   settings = bench["settings"]
   machine = bench["machine"]
   rows = settings["rows"]
   budget = (f"{bench['wall_seconds'] / 60:.1f} minutes of a "
             f"{bench['time_budget_minutes']:g}-minute budget")
-  lines = [
+  return [
       f"## {bench['title']}",
       "",
       "Produced by:",
@@ -406,6 +500,11 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       + (f" (ablations: {settings['ablation_seeds']})." if bench["ablations"] else "."),
       "",
   ]
+
+
+def section(bench: Mapping[str, Any], figures_dir: str) -> str:
+  """The Markdown section of one benchmark (figures linked under `figures_dir`)."""
+  lines = section_head(bench)
   if bench["models"]:
     lines += ["### Models", "", model_table(bench), ""]
   if bench["pipeline"]:
@@ -474,45 +573,17 @@ MEASUREMENT_NOTES = (
 def pipeline_sentence(pipeline: Mapping[str, Any]) -> str:
   """What the input pipeline alone delivers, and which source training reads."""
   files = (f"Input pipeline alone (split, shuffle, targets; no model), reading and parsing "
-           f"the files every epoch: {_rate(pipeline['files_rows_per_s'])} rows/s")
+           f"the files every epoch: {rate(pipeline['files_rows_per_s'])} rows/s")
   if pipeline["source"] == "files":
     text = (f"{files}. The training rows are over `--in_memory_max_mib`, so training "
             "reads them so")
   else:
     text = (f"{files}; held in memory, as training holds these rows: "
-            f"{_rate(pipeline['load_rows_per_s'])} rows/s for the one read of the files, "
-            f"then {_rate(pipeline['memory_rows_per_s'])} rows/s every epoch, each a new "
+            f"{rate(pipeline['load_rows_per_s'])} rows/s for the one read of the files, "
+            f"then {rate(pipeline['memory_rows_per_s'])} rows/s every epoch, each a new "
             "permutation of all rows")
   return (text + ". \"pipeline ÷ train\" divides the rate training reads at by the "
           "model's training rate alone; the design asks for at least 5×.")
-
-
-def has_current_layout(bench: Mapping[str, Any]) -> bool:
-  """Whether a benchmark's JSON holds every key this version's report reads."""
-  return (set(BENCH_KEYS) <= set(bench) and
-          all(set(ROW_KEYS) <= set(row) for row in bench["models"] + bench["ablations"]))
-
-
-def outdated_section(bench: Mapping[str, Any], figures_dir: str) -> str:
-  """The section of a JSON written by an older version: what to rerun, no figures."""
-  name = bench.get("name", "?")
-  return "\n".join([
-      f"## {bench.get('title', name)}", "",
-      f"`{figures_dir}/{name}.json` was written by an older version of the benchmark, "
-      "whose layout this version does not read; to show it, rerun:", "",
-      "```sh", bench.get("command", "python -m dcrnn_tf.benchmark ..."), "```", ""])
-
-
-def document(benches: Sequence[Mapping[str, Any]], figures_dir: str) -> str:
-  """The whole BENCHMARKS.md: one section per benchmark (`outdated_section` for a JSON
-  of an older layout, so that one stale file does not lose the others)."""
-  head = ("# Benchmarks\n\n"
-          "Written by `python -m dcrnn_tf.benchmark` (`--write_markdown`); do not edit by "
-          "hand. Each section names the command that produced it; its figures and full "
-          f"results (JSON) are in `{figures_dir}/`.\n")
-  return "\n".join([head] + [
-      section(b, figures_dir) if has_current_layout(b) else outdated_section(b, figures_dir)
-      for b in benches])
 
 
 # Plots.
