@@ -92,7 +92,8 @@ def first_tasks(config: FeatureConfig, count: int) -> FeatureConfig:
   dropped and their columns ignored (so the same files read the same rows).
 
   Raises:
-    UsageError: If the config has fewer tasks, or a kept task depends on a dropped one.
+    UsageError: If the config has fewer tasks (a task depends only on earlier ones, so
+      the first tasks are a config of their own).
   """
   if count > len(config.tasks):
     raise UsageError(f"--sweep asks for {count} tasks; the feature config has "
@@ -114,7 +115,8 @@ def scaled_options(options: Mapping[str, Any], factor: float) -> Dict[str, Any]:
   for name in WIDTH_OPTIONS:
     if name in out and out[name] is not None:
       value = out[name]
-      out[name] = [scale(w) for w in value] if isinstance(value, list) else scale(value)
+      out[name] = ([scale(w) for w in value] if isinstance(value, (list, tuple))
+                   else scale(value))
   return out
 
 

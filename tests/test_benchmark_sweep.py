@@ -1,0 +1,279 @@
+"""Sweeps of the benchmark (`--sweep`): their points, the configs and options they
+change, the report; the planning of every kind in-process (runs replaced by known
+results), and one real sweep end to end on a tiny census file."""
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+
+from absl import flags
+from absl.testing import flagsaver
+import numpy as np
+import pytest
+
+import dcrnn_tf  # pylint: disable=unused-import
+
+from dcrnn_tf import errors
+from dcrnn_tf import models
+from dcrnn_tf.benchmark import cli
+from dcrnn_tf.benchmark import render
+from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark import sweep
+from dcrnn_tf.benchmark import sweep_report
+from dcrnn_tf.data import scan
+from dcrnn_tf.data import synthetic
+from dcrnn_tf.features import FeatureConfig
+
+from test_benchmark import ROOT, smoke_census_config, write_census_rows
+
+SIX_TASKS = os.path.join(ROOT, "configs", "census_6tasks.json")
+
+
+def test_parse_reads_the_kind_and_its_values_and_refuses_the_others():
+  points = sweep.parse("tasks:2,4,6")
+  assert [(p.label, p.number) for p in points] == [("tasks=2", 2.0), ("tasks=4", 4.0),
+                                                   ("tasks=6", 6.0)]
+  assert [p.number for p in sweep.parse("size:small,default,large")] == [0.5, 1.0, 2.0]
+  assert [p.number for p in sweep.parse("task_cosine:0, 0.5,1")] == [0.0, 0.5, 1.0]
+  for spec, message in (("nope:1", "kind one of"), ("tasks", "kind one of"),
+                        ("tasks:", "no values"), ("tasks:2,2", "repeated"),
+                        ("tasks:0", "an integer >= 1"), ("tasks:2.5", "an integer >= 1"),
+                        ("task_cosine:1.5", "a number in [0, 1]"),
+                        ("task_cosine:x", "a number in [0, 1]"),
+                        ("size:huge", "one of ['small', 'default', 'large']")):
+    with pytest.raises(errors.UsageError, match=message.replace("[", r"\[")):
+      sweep.parse(spec)
+
+
+def test_first_tasks_reads_the_same_rows_with_the_other_labels_ignored(tmp_path):
+  path = str(tmp_path / "census-income.test.gz")
+  write_census_rows(path, 200)
+  config = FeatureConfig.load(SIX_TASKS)
+  two = sweep.first_tasks(config, 2)
+  assert [t.name for t in two.tasks] == ["income", "marital"]
+  assert [label.name for label in two.labels] == ["income_over_50k", "never_married"]
+  assert set(two.ignore) == set(config.ignore) | {
+      "weeks_worked_in_year", "own_business_or_self_employed", "member_of_a_labor_union",
+      "veterans_benefits"}
+  assert (two.features, two.weight, two.csv) == (config.features, config.weight, config.csv)
+  report_, _ = scan.scan(path, two, data_format="csv", learn=True)
+  assert (report_.rows, report_.valid_rows) == (200, 200)
+  assert sweep.first_tasks(config, 6) == config
+  with pytest.raises(errors.UsageError, match="asks for 7 tasks; the feature config has 6"):
+    sweep.first_tasks(config, 7)
+
+
+def test_scaled_options_scale_every_width_and_nothing_else():
+  options = {"embedding_dim": 16, "tower_units": [64, 32], "shared_units": 64,
+             "private_units": 0, "cross_dim": 48, "rank": None, "num_experts": 4,
+             "expert_units": [64], "depth": 2, "parallel_units": []}
+  assert sweep.scaled_options(options, 0.5) == {
+      "embedding_dim": 16, "tower_units": [32, 16], "shared_units": 32,
+      "private_units": 0, "cross_dim": 24, "rank": None, "num_experts": 4,
+      "expert_units": [32], "depth": 2, "parallel_units": []}
+  assert sweep.scaled_options({"tower_units": [1], "hidden_units": [3]}, 0.5) == {
+      "tower_units": [1], "hidden_units": [2]}
+
+
+@pytest.mark.parametrize("name", ["dcrnn", "shared_bottom", "mmoe", "ple", "dcn",
+                                  "single_task", "esmm"])
+def test_every_model_grows_with_its_size(name):
+  from conftest import funnel_config  # pylint: disable=import-outside-toplevel
+  config = funnel_config()
+  counts = []
+  for factor in (0.5, 1.0, 2.0):
+    options = sweep.scaled_options(constructor_defaults(name), factor)
+    model = models.build_model(name, config, **options)
+    model(synthetic_batch(config))
+    counts.append(model.count_params())
+  assert counts[0] < counts[1] < counts[2]
+
+
+def constructor_defaults(name):
+  parameters = inspect.signature(models.MODELS[name]).parameters.values()
+  return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+def synthetic_batch(config):
+  from conftest import random_features  # pylint: disable=import-outside-toplevel
+  return random_features(config, 2)
+
+
+def test_pareto_front_keeps_what_nothing_dominates():
+  assert sweep.pareto_front([1, 2, 3, 2, 4], [0.5, 0.7, 0.6, 0.7, 0.8]) == [
+      True, True, False, True, True]
+  assert sweep.pareto_front([1, 1], [0.5, 0.6]) == [False, True]
+
+
+def test_the_synthetic_ceiling_is_the_true_probabilities_auc():
+  ceiling = sweep.synthetic_ceiling(42)
+  # The module's documented figures: clicks about 0.78, conversions over all rows 0.82.
+  assert ceiling["ctr"] == pytest.approx(0.78, abs=0.02)
+  assert ceiling["ctcvr"] == pytest.approx(0.82, abs=0.03)
+  assert 0.5 < ceiling["cvr"] < 1.0
+  assert sweep.synthetic_ceiling(42) == ceiling  # Deterministic.
+  # The Bayes-optimal scores outrank a noisy copy of themselves on the same rows.
+  structure = synthetic.make_structure(42)
+  frame = structure.sample(sweep.CEILING_ROWS, "test")
+  truth = structure.probabilities(frame)["click"].to_numpy()
+  noisy = truth * np.exp(np.random.default_rng(0).normal(0, 0.5, truth.size))
+  assert report_auc(frame["click"].to_numpy(), truth) == ceiling["ctr"]
+  assert report_auc(frame["click"].to_numpy(), noisy) < ceiling["ctr"]
+
+
+def report_auc(labels, scores):
+  from dcrnn_tf.evaluation import roc_auc  # pylint: disable=import-outside-toplevel
+  return roc_auc(labels, scores)
+
+
+# The planning of every kind in-process: `cli.execute` replaced by known results.
+
+def known_result(job):
+  """A run's result made up from its job: AUC 0.7 + 0.01 * seed (+ 0.02 for DCRNN), the
+  parameters from the widths of its options."""
+  run = job["run"]
+  config = FeatureConfig.load(job["settings"]["feature_config"])
+  widths = sum(sum(v) if isinstance(v, list) else v for k, v in run["options"].items()
+               if k in sweep.WIDTH_OPTIONS and v)
+  auc = 0.7 + 0.01 * run["seed"] + (0.02 if run["model"] == "dcrnn" else 0.0)
+  metrics = {name: {"auc": auc + 0.001 * i, "logloss": 0.3, "positive_rate": 0.1,
+                    "count": 100} for i, name in enumerate(config.output_names)}
+  result = {"run": run, "metrics": metrics, "validation_metrics": metrics,
+            "trainable_parameters": 1000 * len(config.tasks) + 10 * widths,
+            "parameters_per_added_task": 1000, "flops_per_example": 20 * widths,
+            "peak_rss_mib": 200.0, "epochs": 1, "val_loss": [0.3]}
+  if run["measure_speed"]:
+    result.update(train_rows_per_s_input=1e6 / widths, train_rows_per_s_cached=2e6 / widths)
+  return result
+
+
+def run_in_process(monkeypatch, *argv):
+  """Runs `python -m dcrnn_tf.benchmark` with these flags in this process, every run
+  answered by `known_result`; returns the benchmark's JSON and the jobs in run order."""
+  jobs = []
+
+  def execute(job, run_dir):
+    del run_dir
+    jobs.append(job)
+    return known_result(job)
+
+  monkeypatch.setattr(cli, "execute", execute)
+  with flagsaver.flagsaver():
+    flags.FLAGS(["prog", *argv])
+    bench = cli.run_benchmark()
+    cli.write_outputs(bench)
+  return bench, jobs
+
+
+def test_a_task_cosine_sweep_writes_a_data_set_per_point_and_its_ceiling(tmp_path,
+                                                                        monkeypatch):
+  bench, jobs = run_in_process(
+      monkeypatch, "--flagfile=configs/benchmark_relatedness.flags",
+      f"--data_dir={tmp_path / 'data'}", "--synthetic_train_rows=2000",
+      "--synthetic_eval_rows=100", "--sweep=task_cosine:0,1", "--models=dcrnn,mmoe",
+      "--seeds=1,2", f"--output_dir={tmp_path / 'out'}",
+      f"--write_markdown={tmp_path / 'BENCHMARKS.md'}")
+  for value in ("0", "1"):
+    settings = json.loads((tmp_path / "data" / f"task_cosine={value}" / "synthetic.json"
+                           ).read_text())
+    assert settings["task_cosine"] == float(value)
+  # Seed by seed across the points: a budget that runs out leaves no point empty.
+  assert [(j["run"]["seed"], j["settings"]["data"]["options"]["data_dir"][-1],
+           j["run"]["model"]) for j in jobs] == [
+      (1, "0", "dcrnn"), (1, "0", "mmoe"), (1, "1", "dcrnn"), (1, "1", "mmoe"),
+      (2, "0", "dcrnn"), (2, "0", "mmoe"), (2, "1", "dcrnn"), (2, "1", "mmoe")]
+  assert all(not j["run"]["measure_speed"] for j in jobs)  # A quality-only section.
+  points = bench["sweep"]["points"]
+  assert [p["label"] for p in points] == ["task_cosine=0", "task_cosine=1"]
+  assert points[1]["ceiling"] == sweep.synthetic_ceiling(42, task_cosine=1.0)
+  assert bench["settings"]["train_path"].endswith(
+      os.path.join("task_cosine=<value>", "train.tfrecord.gz"))
+  assert render.has_current_layout(bench)
+  markdown = (tmp_path / "BENCHMARKS.md").read_text()
+  assert "## Summary" in markdown.split("## Synthetic funnel")[0]
+  # DCRNN's mean AUC is 0.02 above MMoE's at every seed: a win with a zero-width interval.
+  assert ("| Synthetic funnel: task relatedness (cosine 0, 0.5, 0.9, 1), five seeds, "
+          "task_cosine=0 | `mmoe` | +0.0200 [+0.0200, +0.0200] win | ctr win, cvr win, "
+          "ctcvr win | `dcrnn`, `mmoe` |") in markdown  # MMoE: fewer FLOPs.
+  assert "Ceiling (true probabilities' AUC): ctr " in markdown
+  assert (tmp_path / "benchmarks" / "relatedness_sweep.png").stat().st_size > 0
+  assert not (tmp_path / "benchmarks" / "relatedness_cost.png").exists()
+
+
+def test_a_tasks_sweep_trains_on_the_first_tasks_and_reports_the_growth(tmp_path,
+                                                                       monkeypatch):
+  write_census_rows(str(tmp_path / "census-income.test.gz"), 300)
+  bench, jobs = run_in_process(
+      monkeypatch, "--flagfile=configs/benchmark_census_tasks.flags",
+      f"--data_dir={tmp_path}", "--sweep=tasks:2,6", "--models=dcrnn,mmoe", "--seeds=1,2",
+      f"--output_dir={tmp_path / 'out'}", "--write_markdown=")
+  tasks = {len(FeatureConfig.load(j["settings"]["feature_config"]).tasks) for j in jobs}
+  assert tasks == {2, 6}
+  two, six = bench["sweep"]["points"]
+  assert two["outputs"] == ["income", "marital"] and len(six["outputs"]) == 6
+  assert two["rows"] == six["rows"]  # The same rows and split at every point.
+  text = sweep_report.section(bench, "benchmarks")
+  # 1000 parameters per task in the known results; the widths do not change.
+  assert ("Per task added from tasks=2 to tasks=6 (the difference divided by 4): `dcrnn` "
+          "1,000 params and 0 FLOPs; `mmoe` 1,000 params and 0 FLOPs.") in text
+  assert "| model | tasks=2: mean AUC | tasks=6: mean AUC | tasks=2: params |" in text
+  assert "Test positive rate: income 10.00%, marital 10.00%." in text
+
+
+def test_a_size_sweep_scales_every_model_and_marks_the_front(tmp_path, monkeypatch):
+  write_census_rows(str(tmp_path / "census-income.test.gz"), 300)
+  bench, jobs = run_in_process(
+      monkeypatch, "--flagfile=configs/benchmark_frontier.flags", f"--data_dir={tmp_path}",
+      "--sweep=size:small,large", "--models=dcrnn,mmoe", "--seeds=1,2",
+      f"--output_dir={tmp_path / 'out'}", f"--write_markdown={tmp_path / 'BENCHMARKS.md'}")
+  by_size = {}
+  for job in jobs:
+    by_size.setdefault(job["run"]["model"], []).append(job["run"]["options"])
+  small, large = by_size["mmoe"][0], by_size["mmoe"][1]
+  assert (small["expert_units"], large["expert_units"]) == ([32], [128])
+  assert small["num_experts"] == large["num_experts"] == 4
+  assert [j["run"]["measure_speed"] for j in jobs] == [True] * 4 + [False] * 4
+  table = sweep_report.frontier_table(bench)
+  # Small models cost less; DCRNN has the higher AUC at each size.
+  assert "| `dcrnn` | small |" in table and "| `mmoe` | large |" in table
+  fronts = {tuple(line.split(" | ")[:2]): line.split(" | ")[-2:] for line in
+            table.splitlines()[2:]}
+  assert fronts[("| `mmoe`", "large")] == ["", " |"]
+  for name in ("frontier_sweep.png", "frontier_cost.png", "frontier_frontier.png"):
+    assert (tmp_path / "benchmarks" / name).stat().st_size > 0
+
+
+def test_a_sweep_refuses_ablations_and_the_profile(tmp_path, monkeypatch):
+  with pytest.raises(errors.UsageError, match="--sweep runs the model table only"):
+    run_in_process(monkeypatch, "--flagfile=configs/benchmark_relatedness.flags",
+                   f"--data_dir={tmp_path}", "--ablations=cell",
+                   f"--output_dir={tmp_path / 'out'}")
+
+
+# One real sweep, end to end.
+
+@pytest.mark.slow
+def test_smoke_of_a_tasks_sweep_on_raw_census_rows(tmp_path):
+  """The census tasks section's smoke preset at 1 and 2 tasks (DCRNN, one seed): each
+  point's runs train on its own config, and the section and plots are written."""
+  write_census_rows(str(tmp_path / "census-income.test.gz"), 1500)
+  smoke_census_config(tmp_path / "census_features.json")
+  out = tmp_path / "out"
+  command = [sys.executable, "-m", "dcrnn_tf.benchmark",
+             "--flagfile=configs/benchmark_census_tasks.flags", f"--data_dir={tmp_path}",
+             f"--feature_config={tmp_path / 'census_features.json'}",
+             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn", "--sweep=tasks:1,2",
+             "--batch_size=256"]
+  result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+  assert result.returncode == 0, result.stderr[-4000:]
+  bench = json.loads((out / "census_tasks.json").read_text())
+  one, two = bench["sweep"]["points"]
+  assert [row["seeds_done"] for row in one["models"] + two["models"]] == [[1], [1]]
+  assert list(one["models"][0]["metrics"]) == ["income"]
+  assert list(two["models"][0]["metrics"]) == ["income", "marital"]
+  assert (two["models"][0]["trainable_parameters"] - one["models"][0]["trainable_parameters"]
+          == one["models"][0]["parameters_per_added_task"])
+  markdown = (out / "BENCHMARKS.md").read_text()
+  assert "### tasks=2" in markdown and "](benchmarks/census_tasks_sweep.png)" in markdown
