@@ -13,13 +13,11 @@ from absl.testing import flagsaver
 import numpy as np
 import pytest
 
-import dcrnn_tf  # pylint: disable=unused-import
-
 from dcrnn_tf import errors
 from dcrnn_tf import models
 from dcrnn_tf.benchmark import cli
 from dcrnn_tf.benchmark import render
-from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark import sections
 from dcrnn_tf.benchmark import sweep
 from dcrnn_tf.benchmark import sweep_report
 from dcrnn_tf.data import scan
@@ -250,6 +248,31 @@ def test_a_sweep_refuses_ablations_and_the_profile(tmp_path, monkeypatch):
     run_in_process(monkeypatch, "--flagfile=configs/benchmark_relatedness.flags",
                    f"--data_dir={tmp_path}", "--ablations=cell",
                    f"--output_dir={tmp_path / 'out'}")
+
+
+# The sections runner.
+
+def test_sections_run_each_flagfile_with_the_data_dir_where_it_reads_files(tmp_path):
+  (tmp_path / "benchmark_real.flags").write_text("# Reads files.\n--benchmark_name=real\n")
+  (tmp_path / "benchmark_made.flags").write_text("--synthetic\n--data_dir=runs/made\n")
+  (tmp_path / "other.flags").write_text("--synthetic\n")
+  assert list(sections.available(str(tmp_path))) == ["made", "real"]
+  commands = sections.commands(["all"], str(tmp_path), "/data", ["--preset=smoke"])
+  assert [c[1:] for c in commands] == [
+      ["-m", "dcrnn_tf.benchmark", f"--flagfile={tmp_path / 'benchmark_made.flags'}",
+       "--preset=smoke"],
+      ["-m", "dcrnn_tf.benchmark", f"--flagfile={tmp_path / 'benchmark_real.flags'}",
+       "--data_dir=/data", "--preset=smoke"]]
+  with pytest.raises(errors.UsageError, match=r"unknown \['nope'\]; known: \['made', 'real'\]"):
+    sections.commands(["real", "nope"], str(tmp_path), "/data", [])
+  with pytest.raises(errors.UsageError, match="Section 'real' reads data files: give --data_dir"):
+    sections.commands(["made", "real"], str(tmp_path), None, [])
+
+
+def test_every_committed_section_is_a_flagfile_the_runner_finds():
+  assert set(sections.available(os.path.join(ROOT, "configs"))) >= {
+      "census", "census_e16", "census_quality", "synthetic", "census_tasks", "relatedness",
+      "frontier"}
 
 
 # One real sweep, end to end.
