@@ -19,7 +19,9 @@ metrics on the test part. The first seed of each model also measures
 throughput and the latency of its SavedModel (`dcrnn_tf.benchmark.latency`).
 
 Writes to `--output_dir`: `<name>.json` (every row, see `report.ROW_KEYS`),
-`<name>.md` (the tables) and the PNG plots; with `--write_markdown=BENCHMARKS.md` it
+`<name>.md` (the tables) and the PNG plots; `--sweep` runs the model table at several
+points of one setting (the number of tasks, the tasks' relatedness, the models' size:
+`dcrnn_tf.benchmark.sweep`) instead of once. With `--write_markdown=BENCHMARKS.md` it
 also copies the JSON and plots to `benchmarks/` beside that file and rewrites the file
 from every `benchmarks/*.json` there (`--render_only` does only that, redrawing the
 plots, after a change of the report's layout). Runs stop being started once
@@ -70,7 +72,7 @@ flags.DEFINE_list("seeds", ["1", "2", "3"], "Seeds of the model table.")
 flags.DEFINE_list("ablations", list(plan.ABLATION_GROUPS),
                   f"DCRNN ablation groups, of {', '.join(plan.ABLATION_GROUPS)}.")
 flags.DEFINE_integer("ablation_seeds", 2, "The ablations use the first this many seeds.")
-flags.DEFINE_string("reference_model", "mmoe",
+flags.DEFINE_string("reference_model", "best_baseline",
                     "The model every other row is compared with, seed by seed (paired "
                     "differences of test AUC); `best_baseline`: the model other than "
                     "dcrnn with the best mean validation AUC.")

@@ -167,6 +167,13 @@ def positive_rates(bench: Mapping[str, Any]) -> Dict[str, float]:
   return {}
 
 
+def positive_rate_sentence(bench: Mapping[str, Any]) -> str:
+  """`Test positive rate: <output> <rate>, ...` (empty without any)."""
+  rates = positive_rates(bench)
+  return ("Test positive rate: " + ", ".join(f"{o} {r:.2%}" for o, r in rates.items()) + "."
+          if rates else "")
+
+
 def _metric(metrics, name: str, metric: str, spread: bool = True) -> str:
   if not metrics or f"{metric}_mean" not in metrics[name]:
     return "–"
@@ -507,6 +514,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
   lines = section_head(bench)
   if bench["models"]:
     lines += ["### Models", "", model_table(bench), ""]
+    if positive_rates(bench):
+      lines += [positive_rate_sentence(bench), ""]
   if bench["pipeline"]:
     lines += [pipeline_sentence(bench["pipeline"]), ""]
   paired = paired_table(bench) if bench["models"] else None

@@ -189,9 +189,8 @@ def _rows_sentence(pb: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   rows = point["rows"]
   text = (f"Train {rows['train']:,}, validation {rows['validation']:,}, test "
           f"{rows['test']:,} rows.")
-  rates = report.positive_rates(pb)
-  if rates:
-    text += " Test positive rate: " + ", ".join(f"{o} {r:.2%}" for o, r in rates.items()) + "."
+  if report.positive_rates(pb):
+    text += " " + report.positive_rate_sentence(pb)
   if point["ceiling"]:
     text += " Ceiling (true probabilities' AUC): " + ", ".join(
         f"{o} {a:.4f}" for o, a in point["ceiling"].items()) + "."
