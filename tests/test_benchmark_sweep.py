@@ -193,7 +193,7 @@ def test_a_task_cosine_sweep_writes_a_data_set_per_point_and_its_ceiling(tmp_pat
   assert "## Summary" in markdown.split("## Synthetic funnel")[0]
   # DCRNN's mean AUC is 0.02 above MMoE's at every seed: a win with a zero-width interval.
   assert ("| Synthetic funnel: task relatedness (cosine 0, 0.5, 0.9, 1), five seeds, "
-          "task_cosine=0 | `mmoe` | +0.0200 [+0.0200, +0.0200] win | ctr win, cvr win, "
+          "task_cosine=0 | `mmoe` (best baseline) | +0.0200 [+0.0200, +0.0200] win | ctr win, cvr win, "
           "ctcvr win | `dcrnn`, `mmoe` |") in markdown  # MMoE: fewer FLOPs.
   assert "Ceiling (true probabilities' AUC): ctr " in markdown
   assert (tmp_path / "benchmarks" / "relatedness_sweep.png").stat().st_size > 0

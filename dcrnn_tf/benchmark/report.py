@@ -185,7 +185,7 @@ def _metric(metrics, name: str, metric: str, spread: bool = True) -> str:
   return f"{text} ± {m[f'{metric}_std']:.4f}" if spread else text
 
 
-def _latency(row, size: str) -> str:
+def latency_cell(row, size: str) -> str:
   latency = row["latency_ms"]
   return "–" if not latency or size not in latency else f"{latency[size]['median_ms']:.2f}"
 
@@ -224,8 +224,8 @@ def model_table(bench: Mapping[str, Any]) -> str:
         + [_metric(row["metrics"], o, k[1][0], spread=False) for o, k in zip(outputs, kinds)]
         + [number(row["trainable_parameters"]), number(row["parameters_per_added_task"]),
            number(row["flops_per_example"]), rate(row["train_rows_per_s_input"]),
-           rate(row["train_rows_per_s_cached"]), ratio, _latency(row, "1"),
-           _latency(row, "512"), number(row["peak_rss_mib"]),
+           rate(row["train_rows_per_s_cached"]), ratio, latency_cell(row, "1"),
+           latency_cell(row, "512"), number(row["peak_rss_mib"]),
            "/".join(str(e) for e in row["epochs"] or []) or "–", status(row)]))
   return "\n".join(lines)
 
@@ -416,11 +416,13 @@ def summary_line(bench: Mapping[str, Any], name: str) -> str:
     per_output = [_paired(bench, dcrnn, reference, o) for o in bench["outputs"]]
     calls = ", ".join(f"{o} {'–' if p is None else p['call']}"
                       for o, p in zip(bench["outputs"], per_output))
-  return table_row([name, "–" if reference is None else f"`{reference['label']}`",
+  shown = "–" if reference is None else f"`{reference['label']}`" + (
+      " (best baseline)" if bench["reference_model"] == BEST_BASELINE else "")
+  return table_row([name, shown,
                     difference, calls, ", ".join(f"`{m}`" for m in front) or "–"])
 
 
-SUMMARY_HEAD = ("| section | reference (best baseline) | `dcrnn` mean AUC − reference "
+SUMMARY_HEAD = ("| section | reference | `dcrnn` mean AUC − reference "
                 "(95 % interval) | `dcrnn` per task | on the front (mean AUC vs FLOPs) |\n"
                 "| --- | --- | --- | --- | --- |")
 

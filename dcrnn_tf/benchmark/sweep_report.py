@@ -57,8 +57,8 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   head = (["model"] + [f"{o} {report.headline_name(pb, o)}" for o in outputs]
           + ["mean AUC", "mean log loss",
              f"mean AUC − `{reference['label']}`" if reference else "mean AUC − reference",
-             "params", "params / added task", "FLOPs / example", "train ex/s", "front",
-             "epochs", "note"])
+             "params", "params / added task", "FLOPs / example", "train ex/s",
+             "latency b=1 (ms)", "latency b=512 (ms)", "front", "epochs", "note"])
   lines = [report.table_row(head), report.table_row(["---"] * len(head))]
   for row in point["models"]:
     mean = report.mean_auc(row, scored)
@@ -74,6 +74,7 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
            report.number(row["trainable_parameters"]),
            report.number(row["parameters_per_added_task"]),
            report.number(row["flops_per_example"]), report.rate(row["train_rows_per_s_input"]),
+           report.latency_cell(row, "1"), report.latency_cell(row, "512"),
            "yes" if on_front.get(row["label"]) else "",
            "/".join(str(e) for e in row["epochs"] or []) or "–", report.status(row)]))
   return "\n".join(lines)
