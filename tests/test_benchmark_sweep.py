@@ -16,7 +16,9 @@ import pytest
 from dcrnn_tf import errors
 from dcrnn_tf import models
 from dcrnn_tf.benchmark import cli
+from dcrnn_tf.benchmark import plan
 from dcrnn_tf.benchmark import render
+from dcrnn_tf.benchmark import report
 from dcrnn_tf.benchmark import sections
 from dcrnn_tf.benchmark import sweep
 from dcrnn_tf.benchmark import sweep_report
@@ -124,6 +126,33 @@ def test_the_synthetic_ceiling_is_the_true_probabilities_auc():
 def report_auc(labels, scores):
   from dcrnn_tf.evaluation import roc_auc  # pylint: disable=import-outside-toplevel
   return roc_auc(labels, scores)
+
+
+def test_a_metric_that_only_some_runs_have_is_left_out_not_a_crash():
+  """Results of an older version (no positive rate) beside new ones, as a rerun that
+  adds seeds reuses them."""
+  row = plan.Row("models", "mmoe", "mmoe", {}, (1, 2))
+  old, new = ({"auc": 0.7, "logloss": 0.3, "count": 10},
+              {"auc": 0.8, "logloss": 0.2, "positive_rate": 0.1, "count": 10})
+  results = {}
+  for run, metrics in zip(row.runs(), (new, old)):
+    results[run.key] = {"run": run.to_dict(), "metrics": {"ctr": metrics},
+                        "validation_metrics": {"ctr": metrics},
+                        "trainable_parameters": 1, "parameters_per_added_task": 1,
+                        "flops_per_example": 1, "peak_rss_mib": 1.0, "epochs": 1,
+                        "val_loss": [0.1]}
+  metrics = report.aggregate(row, results, None)["metrics"]["ctr"]
+  assert metrics["auc_mean"] == pytest.approx(0.75) and metrics["val_auc_mean"] == 0.75
+  assert not any(key.startswith("positive_rate") for key in metrics)
+
+
+def test_rows_without_a_mean_auc_are_on_no_front():
+  rows = [{"metrics": {"dwell": {"rmse_mean": 1.0}}, "flops_per_example": 10,
+           "train_rows_per_s_input": None},
+          {"metrics": {"ctr": {"auc_mean": 0.7}}, "flops_per_example": 20,
+           "train_rows_per_s_input": None}]
+  assert report.fronts(rows, [])["flops"] == [False, False]
+  assert report.fronts(rows[1:], ["ctr"]) == {"flops": [True]}
 
 
 # The planning of every kind in-process: `cli.execute` replaced by known results.
@@ -256,14 +285,21 @@ def test_sections_run_each_flagfile_with_the_data_dir_where_it_reads_files(tmp_p
   (tmp_path / "benchmark_real.flags").write_text("# Reads files.\n--benchmark_name=real\n")
   (tmp_path / "benchmark_made.flags").write_text("--synthetic\n--data_dir=runs/made\n")
   (tmp_path / "other.flags").write_text("--synthetic\n")
-  assert list(sections.available(str(tmp_path))) == ["made", "real"]
-  commands = sections.commands(["all"], str(tmp_path), "/data", ["--preset=smoke"])
+  (tmp_path / "benchmark_nested.flags").write_text(
+      f"--flagfile={tmp_path / 'other.flags'}\n--benchmark_name=nested\n")
+  (tmp_path / "benchmark_undone.flags").write_text(
+      f"--flagfile={tmp_path / 'other.flags'}\n--synthetic=false\n")
+  assert list(sections.available(str(tmp_path))) == ["made", "nested", "real", "undone"]
+  assert [sections.reads_files(str(tmp_path / f"benchmark_{name}.flags"))
+          for name in ("made", "nested", "real", "undone")] == [False, False, True, True]
+  commands = sections.commands(["made", "real"], str(tmp_path), "/data", ["--preset=smoke"])
   assert [c[1:] for c in commands] == [
       ["-m", "dcrnn_tf.benchmark", f"--flagfile={tmp_path / 'benchmark_made.flags'}",
        "--preset=smoke"],
       ["-m", "dcrnn_tf.benchmark", f"--flagfile={tmp_path / 'benchmark_real.flags'}",
        "--data_dir=/data", "--preset=smoke"]]
-  with pytest.raises(errors.UsageError, match=r"unknown \['nope'\]; known: \['made', 'real'\]"):
+  with pytest.raises(errors.UsageError,
+                     match=r"unknown \['nope'\]; known: \['made', 'nested', 'real', 'undone'\]"):
     sections.commands(["real", "nope"], str(tmp_path), "/data", [])
   with pytest.raises(errors.UsageError, match="Section 'real' reads data files: give --data_dir"):
     sections.commands(["made", "real"], str(tmp_path), None, [])

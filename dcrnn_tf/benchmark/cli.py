@@ -335,8 +335,14 @@ def run_sweep(points: List[sweep.Point], deadline: float, counts: Dict[str, int]
   for point, feature_config, data, rows, _, runs_dir in prepared:
     ceiling = None
     if point.kind == "task_cosine":
-      ceiling = sweep.synthetic_ceiling(FLAGS.seed, dwell_time=FLAGS.synthetic_dwell,
-                                        task_cosine=float(point.value))
+      # The structure the point's data set was written with (a reused directory keeps
+      # its own seed and fields).
+      written = synthetic.read_settings(data.options.data_dir) or {
+          "seed": FLAGS.seed, "dwell_time": FLAGS.synthetic_dwell,
+          "task_cosine": float(point.value)}
+      ceiling = sweep.synthetic_ceiling(
+          written["seed"], **{k: v for k, v in written.items()
+                              if k not in ("seed", "train_rows", "eval_rows")})
     point_results = _by_key(results, runs_dir)
     out.append({"label": point.label, "value": point.value, "number": point.number,
                 "outputs": list(feature_config.output_names),

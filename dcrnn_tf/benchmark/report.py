@@ -1,8 +1,9 @@
-"""Aggregating runs over seeds into table rows; the Markdown document and the plots."""
+"""Aggregating runs over seeds into table rows; a model table's Markdown section, the
+summary line of a section, and the plots."""
 
 import math
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -34,10 +35,11 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
               pipeline_rows_per_s: Optional[float]) -> Dict[str, Any]:
   """One table row from the results of its runs (by `Run.key`).
 
-  Metrics (AUC and log loss of a probability, RMSE, MAE and R² of a regression) are the
-  mean and sample standard deviation over the seeds that finished, with each seed's
-  value (`<metric>_by_seed`), and the mean validation metrics, which choose among
-  variants, where runs measured them;
+  Metrics (`METRICS`: AUC, log loss and positive rate of a probability, RMSE, MAE and R²
+  of a regression) are the mean and sample standard deviation over the seeds that
+  finished, with each seed's value (`<metric>_by_seed`), and the mean validation
+  metrics, which choose among variants, where every run measured them (a metric that
+  only some runs have, say results of an older version beside new ones, is left out);
   counts, FLOPs and memory come from the first finished seed (they do not depend on
   it, except memory, whose maximum is kept); speed from the run that measured it.
   """
@@ -53,13 +55,13 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
   for name in outputs:
     metrics = out["metrics"][name] = {"count": done[0]["metrics"][name]["count"]}
     for metric in METRICS:
-      if metric not in done[0]["metrics"][name]:
+      if not all(metric in r["metrics"][name] for r in done):
         continue
       values = np.array([r["metrics"][name][metric] for r in done])
       metrics.update({f"{metric}_mean": float(values.mean()), f"{metric}_std": _std(values),
                       f"{metric}_by_seed": {str(r["run"]["seed"]): r["metrics"][name][metric]
                                             for r in done}})
-      if all("validation_metrics" in r for r in done):
+      if all(metric in r.get("validation_metrics", {}).get(name, {}) for r in done):
         metrics[f"val_{metric}_mean"] = float(np.mean(
             [r["validation_metrics"][name][metric] for r in done]))
   first = done[0]
@@ -76,6 +78,16 @@ def aggregate(row: Row, results: Mapping[str, Mapping[str, Any]],
     if pipeline_rows_per_s:
       out["pipeline_ratio"] = pipeline_rows_per_s / speed["train_rows_per_s_cached"]
   return out
+
+
+def finished(rows: Sequence[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+  """The rows with results (at least one finished seed)."""
+  return [r for r in rows if r["metrics"]]
+
+
+def epochs_cell(row: Mapping[str, Any]) -> str:
+  """The epochs each seed trained, `4/3/4`."""
+  return "/".join(str(e) for e in row["epochs"] or []) or "–"
 
 
 def _std(values: np.ndarray) -> float:
@@ -160,10 +172,11 @@ def metric_cell(bench: Mapping[str, Any], row: Mapping[str, Any], output: str) -
 def positive_rates(bench: Mapping[str, Any]) -> Dict[str, float]:
   """The test part's positive rate of each binary output (weighted as the metrics are),
   from the first model row that measured it."""
-  for row in bench["models"]:
-    if row["metrics"]:
-      return {o: m["positive_rate_mean"] for o, m in row["metrics"].items()
-              if "positive_rate_mean" in m}
+  for row in finished(bench["models"]):
+    rates = {o: m["positive_rate_mean"] for o, m in row["metrics"].items()
+             if "positive_rate_mean" in m}
+    if rates:
+      return rates
   return {}
 
 
@@ -226,7 +239,7 @@ def model_table(bench: Mapping[str, Any]) -> str:
            number(row["flops_per_example"]), rate(row["train_rows_per_s_input"]),
            rate(row["train_rows_per_s_cached"]), ratio, latency_cell(row, "1"),
            latency_cell(row, "512"), number(row["peak_rss_mib"]),
-           "/".join(str(e) for e in row["epochs"] or []) or "–", status(row)]))
+           epochs_cell(row), status(row)]))
   return "\n".join(lines)
 
 
@@ -316,7 +329,7 @@ def reference_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
   """The model row of `bench["reference_model"]` (`BEST_BASELINE`: the model other than
   DCRNN with the best mean validation AUC over the probabilities (`_choice_outputs`),
   or test AUC in results that measured no validation AUC), if it has results."""
-  rows = [r for r in bench["models"] if r["metrics"]]
+  rows = finished(bench["models"])
   name = bench.get("reference_model")
   if name == BEST_BASELINE:
     baselines = [r for r in rows if r["model"] != "dcrnn"]
@@ -331,7 +344,7 @@ def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
   """One sentence: DCRNN's win, tie or loss against the reference per output, and those
   of the DCRNN ablation lines chosen on validation AUC (the bold ones), or None."""
   reference = reference_row(bench)
-  dcrnn = next((r for r in bench["models"] if r["label"] == "dcrnn" and r["metrics"]), None)
+  dcrnn = dcrnn_row(bench)
   if reference is None or dcrnn is None or reference is dcrnn:
     return None
   outputs = bench["outputs"]
@@ -340,9 +353,7 @@ def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
             if best.get(r["group"]) == r["label"] and "(default)" not in r["label"]]
 
   def calls(row) -> str:
-    differences = [_paired(bench, row, reference, o) for o in outputs]
-    return ", ".join(f"{o} {'–' if d is None else d['call']}"
-                     for o, d in zip(outputs, differences))
+    return calls_per_output(bench, row, reference)
 
   measured = ("test AUC" if all(headline(bench, o) == "auc" for o in outputs)
               else "test AUC, RMSE of a regression")
@@ -352,6 +363,17 @@ def dcrnn_verdict(bench: Mapping[str, Any]) -> Optional[str]:
     text += " The DCRNN ablation lines chosen on validation AUC: " + "; ".join(
         f"{r['group']} `{r['label']}`: {calls(r)}" for r in chosen) + "."
   return text
+
+
+def dcrnn_row(bench: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+  """The model row of DCRNN, if it has results."""
+  return next((r for r in finished(bench["models"]) if r["label"] == "dcrnn"), None)
+
+
+def calls_per_output(bench: Mapping[str, Any], row, reference) -> str:
+  """`<output> win|tie|loss, ...`: the row's paired calls against the reference."""
+  return ", ".join(f"{o} {'–' if d is None else d['call']}" for o, d in
+                   ((o, _paired(bench, row, reference, o)) for o in bench["outputs"]))
 
 
 def mean_auc_by_seed(row: Mapping[str, Any], outputs: Sequence[str]) -> Dict[str, float]:
@@ -369,32 +391,45 @@ def auc_outputs(bench: Mapping[str, Any]) -> List[str]:
 
 
 def mean_auc(row: Mapping[str, Any], outputs: Sequence[str]) -> Optional[float]:
-  """The row's mean test AUC over `outputs` (None without results)."""
-  if not row["metrics"] or not outputs:
-    return None
-  return float(np.mean([row["metrics"][o]["auc_mean"] for o in outputs]))
+  """The row's mean test AUC over `outputs` (None without results or outputs)."""
+  return _mean_score(row, outputs) if outputs else None
+
+
+def mean_auc_spread(row: Mapping[str, Any], outputs: Sequence[str]) -> Optional[Tuple[float, float]]:
+  """(mean, sample std) over the seeds of the row's per-seed mean AUC over `outputs`;
+  None without results."""
+  by_seed = np.array(list(mean_auc_by_seed(row, outputs).values()))
+  return (float(by_seed.mean()), _std(by_seed)) if by_seed.size else None
 
 
 def mean_auc_difference(pb: Mapping[str, Any], row, reference) -> Optional[Dict[str, Any]]:
   """The paired difference of the mean AUC over tasks, `row` minus `reference`."""
   outputs = auc_outputs(pb)
   return paired_difference(mean_auc_by_seed(row, outputs),
-                                  mean_auc_by_seed(reference, outputs))
+                           mean_auc_by_seed(reference, outputs))
 
 
-def difference_cell(d: Optional[Mapping[str, Any]]) -> str:
+def difference_cell(d: Optional[Mapping[str, Any]], form: str = "+.4f") -> str:
   """A paired difference as a table cell: mean [95 % interval] call."""
-  return "–" if d is None else (f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] "
+  return "–" if d is None else (f"{d['mean']:{form}} [{d['low']:{form}}, {d['high']:{form}}] "
                                 f"{d['call']}")
 
 
 def fronts(rows: Sequence[Mapping[str, Any]], outputs: Sequence[str]) -> Dict[str, List[bool]]:
   """Which rows (with results) are on the Pareto front of mean test AUC against FLOPs
-  per example (`"flops"`) and against training rows/s (`"rate"`, where measured)."""
+  per example (`"flops"`) and against training rows/s (`"rate"`, where measured); a row
+  without a mean AUC (no binary output) is on neither."""
   auc = [mean_auc(r, outputs) for r in rows]
-  out = {"flops": pareto_front([r["flops_per_example"] for r in rows], auc)}
+  scored = [i for i, a in enumerate(auc) if a is not None]
+
+  def front(costs) -> List[bool]:
+    on = pareto_front([costs[i] for i in scored], [auc[i] for i in scored])
+    marks = dict(zip(scored, on))
+    return [marks.get(i, False) for i in range(len(rows))]
+
+  out = {"flops": front([r["flops_per_example"] for r in rows])}
   if all(r["train_rows_per_s_input"] for r in rows):
-    out["rate"] = pareto_front([-r["train_rows_per_s_input"] for r in rows], auc)
+    out["rate"] = front([-r["train_rows_per_s_input"] for r in rows])
   return out
 
 
@@ -403,8 +438,8 @@ def summary_line(bench: Mapping[str, Any], name: str) -> str:
   AUC to it and its per-task calls, and the models on the front of mean test AUC
   against FLOPs per example."""
   reference = reference_row(bench)
-  dcrnn = next((r for r in bench["models"] if r["label"] == "dcrnn" and r["metrics"]), None)
-  done = [r for r in bench["models"] if r["metrics"]]
+  dcrnn = dcrnn_row(bench)
+  done = finished(bench["models"])
   outputs = auc_outputs(bench)
   front = [r["label"] for r, on in zip(done, fronts(done, outputs)["flops"]) if on] \
       if done and outputs else []
@@ -413,9 +448,7 @@ def summary_line(bench: Mapping[str, Any], name: str) -> str:
     d = mean_auc_difference(bench, dcrnn, reference)
     if d is not None:
       difference = difference_cell(d)
-    per_output = [_paired(bench, dcrnn, reference, o) for o in bench["outputs"]]
-    calls = ", ".join(f"{o} {'–' if p is None else p['call']}"
-                      for o, p in zip(bench["outputs"], per_output))
+    calls = calls_per_output(bench, dcrnn, reference)
   shown = "–" if reference is None else f"`{reference['label']}`" + (
       " (best baseline)" if bench["reference_model"] == BEST_BASELINE else "")
   return table_row([name, shown,
@@ -443,13 +476,9 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
       continue
     label = (f"`{row['label']}`" if row["group"] == MODELS_GROUP
              else f"`dcrnn` {row['group']}: {row['label']}")
-    cells = []
-    for o in outputs:
-      d = _paired(bench, row, reference, o)
-      cells.append("–" if d is None else
-                   f"{d['mean']:+.4g} [{d['low']:+.4g}, {d['high']:+.4g}] {d['call']}"
-                   if headline(bench, o) == "rmse" else
-                   f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {d['call']}")
+    cells = [difference_cell(_paired(bench, row, reference, o),
+                             "+.4g" if headline(bench, o) == "rmse" else "+.4f")
+             for o in outputs]
     lines.append(table_row([label] + cells))
   return "\n".join(lines)
 
@@ -538,8 +567,7 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
     if verdict:
       lines += [verdict, ""]
   if bench["models"]:
-    lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
-              for key, caption in PLOTS.items()]
+    lines += figure_links(bench, figures_dir, PLOTS)
   if bench.get("profile"):
     batch = next(iter(bench["profile"].values()))["batch_size"]
     lines += ["### Where a training step's time goes", "",
@@ -599,23 +627,37 @@ def pipeline_sentence(pipeline: Mapping[str, Any]) -> str:
 
 # Plots.
 
+def figure_links(bench: Mapping[str, Any], figures_dir: str, plots: Mapping[str, str],
+                 keys: Optional[Sequence[str]] = None) -> List[str]:
+  """Markdown lines linking the benchmark's plots (`keys` of `plots`: all by default)."""
+  return [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
+          for key, caption in plots.items() if keys is None or key in keys]
+
+
+def save_figure(figure, bench: Mapping[str, Any], key: str, caption: str,
+                out_dir: str) -> str:
+  """Titles, writes (`<name>_<key>.png` in `out_dir`) and closes a figure; its path."""
+  from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
+  path = os.path.join(out_dir, f"{bench['name']}_{key}.png")
+  figure.suptitle(f"{bench['title']}:\n{caption}", fontsize=10)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+  return path
+
+
 def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
   """Writes the PNG plots of `PLOTS` for one benchmark; returns their paths."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt  # pylint: disable=import-outside-toplevel
 
-  rows = [r for r in bench["models"] if r["metrics"]]
+  rows = finished(bench["models"])
   outputs = bench["outputs"]
   paths = []
 
   def save(figure, key):
-    path = os.path.join(out_dir, f"{bench['name']}_{key}.png")
-    figure.suptitle(f"{bench['title']}:\n{PLOTS[key]}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    paths.append(path)
+    paths.append(save_figure(figure, bench, key, PLOTS[key], out_dir))
 
   figure, axes = plt.subplots(1, len(outputs), figsize=(4.2 * len(outputs), 3.6),
                               squeeze=False)

@@ -35,10 +35,31 @@ def available(configs_dir: str) -> Dict[str, str]:
   return {os.path.basename(p)[len(PREFIX):-len(".flags")]: p for p in paths}
 
 
-def reads_files(flagfile: str) -> bool:
-  """Whether a section reads data files (its flagfile does not say `--synthetic`)."""
+def _flag_lines(flagfile: str) -> List[str]:
+  """The flags of a flagfile, those of the flagfiles it names in place (paths as absl
+  reads them: from the working directory)."""
+  lines = []
   with open(flagfile, encoding="utf-8") as f:
-    return "--synthetic" not in {line.strip() for line in f}
+    for line in f:
+      line = line.strip()
+      if line.startswith("--flagfile="):
+        lines += _flag_lines(line.split("=", 1)[1])
+      elif line.startswith("--"):
+        lines.append(line)
+  return lines
+
+
+def reads_files(flagfile: str) -> bool:
+  """Whether a section reads data files: its flags (the last word wins) do not make it
+  `--synthetic`."""
+  synthetic = False
+  for line in _flag_lines(flagfile):
+    name, _, value = line[2:].partition("=")
+    if name == "synthetic":
+      synthetic = value.lower() in ("", "true", "1")
+    elif name == "nosynthetic":
+      synthetic = False
+  return not synthetic
 
 
 def commands(names: Sequence[str], configs_dir: str, data_dir: str,

@@ -10,9 +10,9 @@ Kinds of sweep:
   per value, beside `--data_dir`) — how the models follow the tasks' relatedness, with
   the true probabilities' AUC as the ceiling.
 * `size` (e.g. `size:small,default,large`): every width of every model (tower, state,
-  cross projection, expert, bottom, MLP and deep layers) scaled by `SIZE_FACTORS`
-  (numbers of experts, levels, steps and the embedding size unchanged) — the
-  cost–quality frontier.
+  cross projection, expert, bottom, MLP and deep layers, the ranks of low-rank cross
+  weights) scaled by `SIZE_FACTORS` (numbers of experts, levels, steps and cross layers
+  and the embedding size unchanged) — the cost–quality frontier.
 """
 
 import dataclasses
@@ -26,10 +26,11 @@ from dcrnn_tf.features import FeatureConfig
 
 KINDS = ("tasks", "task_cosine", "size")
 SIZE_FACTORS = {"small": 0.5, "default": 1.0, "large": 2.0}
-# Model options that are widths (an int, or a list of layer widths), scaled by `size`.
+# Model options that are widths (an int, or a list of layer widths), scaled by `size`
+# (a rank of None, full rank, stays None).
 WIDTH_OPTIONS = ("tower_units", "shared_units", "private_units", "cross_dim",
                  "parallel_units", "bottom_units", "hidden_units", "expert_units",
-                 "deep_units")
+                 "deep_units", "rank", "cross_rank")
 CEILING_ROWS = 200_000  # Fresh rows of a synthetic structure that its ceiling is taken on.
 
 

@@ -6,12 +6,12 @@ A sweep's JSON is a benchmark's (`report.BENCH_KEYS`, with empty `models` and
 """
 
 import math
-import os
 from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
 from dcrnn_tf.benchmark import report
+from dcrnn_tf.benchmark.measure import FLOPS_NOTE
 from dcrnn_tf.benchmark import sweep
 
 POINT_KEYS = ("label", "value", "number", "outputs", "rows", "ceiling", "models")
@@ -32,12 +32,8 @@ def point_bench(bench: Mapping[str, Any], point: Mapping[str, Any]) -> Dict[str,
   return {**bench, "models": point["models"], "ablations": [], "outputs": point["outputs"]}
 
 
-def _done(rows):
-  return [r for r in rows if r["metrics"]]
-
-
 def summary_lines(bench: Mapping[str, Any]) -> List[str]:
-  """The lines of the summary table that `report.document` opens with, one per point:
+  """The lines of the summary table that `render.document` opens with, one per point:
   the models on the front of mean AUC against FLOPs, and DCRNN's paired result."""
   lines = []
   for point in bench["sweep"]["points"]:
@@ -52,7 +48,7 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   outputs = point["outputs"]
   scored = report.auc_outputs(pb)
   reference = report.reference_row(pb)
-  done = _done(point["models"])
+  done = report.finished(point["models"])
   on_front = dict(zip((r["label"] for r in done), report.fronts(done, scored)["flops"]))
   head = (["model"] + [f"{o} {report.headline_name(pb, o)}" for o in outputs]
           + ["mean AUC", "mean log loss",
@@ -62,8 +58,8 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   lines = [report.table_row(head), report.table_row(["---"] * len(head))]
   for row in point["models"]:
     mean = report.mean_auc(row, scored)
-    logloss = (None if not row["metrics"] else
-               float(np.mean([row["metrics"][o]["logloss_mean"] for o in scored])))
+    logloss = (float(np.mean([row["metrics"][o]["logloss_mean"] for o in scored]))
+               if row["metrics"] and scored else None)
     paired = (report.mean_auc_difference(pb, row, reference)
               if reference is not None and row is not reference and row["metrics"] else None)
     lines.append(report.table_row(
@@ -76,7 +72,7 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
            report.number(row["flops_per_example"]), report.rate(row["train_rows_per_s_input"]),
            report.latency_cell(row, "1"), report.latency_cell(row, "512"),
            "yes" if on_front.get(row["label"]) else "",
-           "/".join(str(e) for e in row["epochs"] or []) or "–", report.status(row)]))
+           report.epochs_cell(row), report.status(row)]))
   return "\n".join(lines)
 
 
@@ -95,13 +91,9 @@ def across_table(bench: Mapping[str, Any]) -> str:
     rows = [next((r for r in p["models"] if r["label"] == label), None) for p in points]
     cells = []
     for p, r in zip(points, rows):
-      scored = report.auc_outputs(point_bench(bench, p))
-      mean = None if r is None else report.mean_auc(r, scored)
-      std = None
-      if mean is not None:
-        by_seed = list(report.mean_auc_by_seed(r, scored).values())
-        std = float(np.std(by_seed, ddof=1)) if len(by_seed) > 1 else 0.0
-      cells.append("–" if mean is None else f"{mean:.4f} ± {std:.4f}")
+      spread = None if r is None else report.mean_auc_spread(
+          r, report.auc_outputs(point_bench(bench, p)))
+      cells.append("–" if spread is None else f"{spread[0]:.4f} ± {spread[1]:.4f}")
     if costs:
       cells += [report.number(r and r["trainable_parameters"]) for r in rows]
       cells += [report.number(r and r["flops_per_example"]) for r in rows]
@@ -150,8 +142,7 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
     lines += ["Every model at every size, mean test AUC over the tasks; on the front: no "
               "other (model, size) has both a lower cost and a higher mean AUC.", "",
               frontier, ""]
-  lines += [f"![{caption}]({figures_dir}/{bench['name']}_{key}.png)\n"
-            for key, caption in PLOTS.items() if key in plot_keys(bench)]
+  lines += report.figure_links(bench, figures_dir, PLOTS, plot_keys(bench))
   for point in points:
     pb = point_bench(bench, point)
     reference = report.reference_row(pb)
@@ -162,7 +153,7 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       lines += [f"Paired differences per task to `{reference['label']}`, as in the other "
                 "sections:", "", paired, ""]
   lines += ["### How it is measured", "",
-            *[f"* {note}" for note in report.MEASUREMENT_NOTES],
+            *[f"* {note}" for note in SWEEP_NOTES],
             "* mean AUC: the test AUC averaged over the binary outputs, per seed; its paired "
             "difference to the reference is over those per-seed means (95 % interval, "
             "Student's t). front: on the Pareto front of mean test AUC against FLOPs per "
@@ -170,6 +161,19 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
             "mean AUC).", ""]
   return "\n".join(lines)
 
+
+SWEEP_NOTES = (
+    "Each (model, seed) trains in its own process.",
+    "params: trainable parameters; params / added task: the same model built for the "
+    "feature config plus one independent task, minus the model itself.",
+    FLOPS_NOTE,
+    "train ex/s: rows per second of `fit` over the epochs after the first, from the input "
+    "pipeline that training uses (validation excluded), from the first seed's run; "
+    "latency: median wall time of a call of the SavedModel's `serving_default` signature "
+    "(serialized `tf.Example`s of test rows) in a fresh process that imports only "
+    "TensorFlow, after 10 warm-up calls. Both only where the section measures speed; "
+    "compare them within one run.",
+)
 
 _KIND_NOTES = {
     "tasks": "Each point trains on the feature config's first N tasks (same rows, same "
@@ -181,8 +185,8 @@ _KIND_NOTES = {
                    "structure (the Bayes-optimal predictions).",
     "size": "Every model's widths scaled: " + ", ".join(
         f"{name} × {factor:g}" for name, factor in sweep.SIZE_FACTORS.items())
-            + f" ({', '.join(sweep.WIDTH_OPTIONS)}; the numbers of experts, levels and "
-              "steps and the embedding size unchanged).",
+            + f" ({', '.join(sweep.WIDTH_OPTIONS)}; the numbers of experts, levels, "
+              "steps and cross layers and the embedding size unchanged).",
 }
 
 
@@ -218,12 +222,7 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
   paths = []
 
   def save(figure, key):
-    path = os.path.join(out_dir, f"{bench['name']}_{key}.png")
-    figure.suptitle(f"{bench['title']}:\n{PLOTS[key]}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    paths.append(path)
+    paths.append(report.save_figure(figure, bench, key, PLOTS[key], out_dir))
 
   def series(label, value):
     xs, ys, errors = [], [], []
@@ -244,9 +243,7 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
     for label in labels:
       if panel == "mean AUC":
         def value(p, row):
-          by_seed = list(report.mean_auc_by_seed(row, report.auc_outputs(point_bench(bench, p))).values())
-          return (float(np.mean(by_seed)),
-                  float(np.std(by_seed, ddof=1)) if len(by_seed) > 1 else 0.0) if by_seed else None
+          return report.mean_auc_spread(row, report.auc_outputs(point_bench(bench, p)))
       else:
         def value(p, row, o=panel):
           if o not in p["outputs"]:
@@ -288,10 +285,10 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
   if "frontier" in plot_keys(bench):
     rows, names = [], []
     for p in points:
-      for r in _done(p["models"]):
+      for r in report.finished(p["models"]):
         rows.append(r)
         names.append(f"{r['label']} ({p['value']})")
-    scored = report.auc_outputs(point_bench(bench, points[0]))
+    scored = _frontier_outputs(bench)
     front = report.fronts(rows, scored) if rows else {}
     axes_keys = [("flops", "flops_per_example", "forward FLOPs per example")]
     if "rate" in front:
@@ -318,6 +315,15 @@ def write_plots(bench: Mapping[str, Any], out_dir: str) -> List[str]:
   return paths
 
 
+def _frontier_outputs(bench: Mapping[str, Any]) -> List[str]:
+  """The binary outputs of a size sweep (the same at every size), as the first point
+  with results says."""
+  for point in bench["sweep"]["points"]:
+    if report.finished(point["models"]):
+      return report.auc_outputs(point_bench(bench, point))
+  return []
+
+
 def frontier_table(bench: Mapping[str, Any]) -> Optional[str]:
   """For a `size` sweep: every (model, size) with its mean AUC, FLOPs, rate and whether
   it is on the front over all sizes."""
@@ -325,19 +331,19 @@ def frontier_table(bench: Mapping[str, Any]) -> Optional[str]:
     return None
   rows, sizes = [], []
   for p in bench["sweep"]["points"]:
-    for r in _done(p["models"]):
+    for r in report.finished(p["models"]):
       rows.append(r)
       sizes.append(p["value"])
   if not rows:
     return None
-  scored = report.auc_outputs(point_bench(bench, bench["sweep"]["points"][0]))
+  scored = _frontier_outputs(bench)
   front = report.fronts(rows, scored)
   head = ["model", "size", "mean AUC", "FLOPs / example", "train ex/s",
           "on the front (FLOPs)", "on the front (ex/s)"]
   lines = [report.table_row(head), report.table_row(["---"] * len(head))]
   for i, (r, size) in enumerate(zip(rows, sizes)):
     lines.append(report.table_row(
-        [f"`{r['label']}`", size, f"{report.mean_auc(r, scored):.4f}",
+        [f"`{r['label']}`", size, report.number(report.mean_auc(r, scored), 4),
          report.number(r["flops_per_example"]), report.rate(r["train_rows_per_s_input"]),
          "yes" if front["flops"][i] else "",
          ("yes" if front["rate"][i] else "") if "rate" in front else "–"]))

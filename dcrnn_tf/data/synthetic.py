@@ -452,10 +452,8 @@ def ensure_dataset(out_dir: str, train_rows: int = 200_000, eval_rows: int = 50_
     return write_dataset(out_dir, train_rows, eval_rows, seed, **structure_kwargs)
   config = FeatureConfig.load(config_path)
   wanted = _settings(train_rows, eval_rows, seed, structure_kwargs)
-  settings_path = os.path.join(out_dir, SETTINGS_FILE)
-  if os.path.exists(settings_path):
-    with open(settings_path, encoding="utf-8") as f:
-      found = json.load(f)
+  found = read_settings(out_dir)
+  if found is not None:
     differ = [key for key in KEPT_APART if found.get(key) != wanted[key]]
     if differ:
       raise UsageError(f"{out_dir} holds a synthetic data set of other tasks ("
@@ -471,6 +469,16 @@ def ensure_dataset(out_dir: str, train_rows: int = 200_000, eval_rows: int = 50_
                        "remove it).")
   logging.info("Using the synthetic data set in %s.", out_dir)
   return config
+
+
+def read_settings(out_dir: str) -> Optional[Dict[str, Any]]:
+  """The arguments a data set was written with (`SETTINGS_FILE`: rows, seed and every
+  `make_structure` argument), or None for one written before that file existed."""
+  path = os.path.join(out_dir, SETTINGS_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
 
 
 def _calibrate(structure: Structure, frame: pd.DataFrame) -> Structure:
