@@ -156,24 +156,29 @@ def smoke_census_config(path) -> None:
   pathlib.Path(path).write_text(json.dumps(config))
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-  """Runs the census benchmark's smoke preset on 1,500 rows (the census config on its
-  first features): DCRNN, its transfer ablation and its step profile."""
-  work = tmp_path_factory.mktemp("benchmark")
+def run_smoke(work, flagfile: str, *flags) -> pathlib.Path:
+  """Runs a benchmark flagfile's smoke preset, DCRNN alone, on 1,500 raw census rows
+  written into `work` (the census config on its first features); returns its output
+  directory."""
   write_census_rows(str(work / "census-income.test.gz"), 1500)
   smoke_census_config(work / "census_features.json")
   out = work / "out"
-  command = [sys.executable, "-m", "dcrnn_tf.benchmark",
-             "--flagfile=configs/benchmark_census.flags", f"--data_dir={work}",
-             f"--feature_config={work / 'census_features.json'}",
-             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn",
-             "--ablations=transfer", "--batch_size=256", "--latency_batch_sizes=1,64",
-             "--profile=on"]
+  command = [sys.executable, "-m", "dcrnn_tf.benchmark", f"--flagfile={flagfile}",
+             f"--data_dir={work}", f"--feature_config={work / 'census_features.json'}",
+             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn", "--batch_size=256",
+             *flags]
   result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
   if result.returncode:
     raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
   return out
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+  """Runs the census benchmark's smoke preset: DCRNN, its transfer ablation and its step
+  profile."""
+  return run_smoke(tmp_path_factory.mktemp("benchmark"), "configs/benchmark_census.flags",
+                   "--ablations=transfer", "--latency_batch_sizes=1,64", "--profile=on")
 
 
 @pytest.mark.slow

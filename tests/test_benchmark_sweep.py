@@ -5,8 +5,6 @@ results), and one real sweep end to end on a tiny census file."""
 import inspect
 import json
 import os
-import subprocess
-import sys
 
 from absl import flags
 from absl.testing import flagsaver
@@ -26,7 +24,7 @@ from dcrnn_tf.data import scan
 from dcrnn_tf.data import synthetic
 from dcrnn_tf.features import FeatureConfig
 
-from test_benchmark import ROOT, smoke_census_config, write_census_rows
+from test_benchmark import ROOT, run_smoke, write_census_rows
 
 SIX_TASKS = os.path.join(ROOT, "configs", "census_6tasks.json")
 
@@ -305,6 +303,10 @@ def test_sections_run_each_flagfile_with_the_data_dir_where_it_reads_files(tmp_p
   with pytest.raises(errors.UsageError,
                      match=r"unknown \['nope'\]; known: \['made', 'nested', 'real', 'undone'\]"):
     sections.commands(["real", "nope"], str(tmp_path), "/data", [])
+  (tmp_path / "benchmark_broken.flags").write_text(f"--flagfile={tmp_path / 'gone.flags'}\n")
+  with pytest.raises(errors.UsageError, match=r"gone\.flags: no such flagfile"):
+    sections.commands(["broken"], str(tmp_path), "/data", [])
+  (tmp_path / "benchmark_broken.flags").unlink()
   with pytest.raises(errors.UsageError, match="Section 'real' reads data files: give --data_dir"):
     sections.commands(["made", "real"], str(tmp_path), None, [])
 
@@ -322,16 +324,7 @@ def test_smoke_of_a_tasks_sweep_on_raw_census_rows(tmp_path):
   """The census tasks section's smoke preset at 2 tasks of the smoke's census config
   (DCRNN, one seed; one point: the in-process tests plan several): the run trains on
   the point's config, and the section and plots are written."""
-  write_census_rows(str(tmp_path / "census-income.test.gz"), 1500)
-  smoke_census_config(tmp_path / "census_features.json")
-  out = tmp_path / "out"
-  command = [sys.executable, "-m", "dcrnn_tf.benchmark",
-             "--flagfile=configs/benchmark_census_tasks.flags", f"--data_dir={tmp_path}",
-             f"--feature_config={tmp_path / 'census_features.json'}",
-             f"--output_dir={out}", "--preset=smoke", "--models=dcrnn", "--sweep=tasks:2",
-             "--batch_size=256"]
-  result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
-  assert result.returncode == 0, result.stderr[-4000:]
+  out = run_smoke(tmp_path, "configs/benchmark_census_tasks.flags", "--sweep=tasks:2")
   bench = json.loads((out / "census_tasks.json").read_text())
   [point] = bench["sweep"]["points"]
   [row] = point["models"]

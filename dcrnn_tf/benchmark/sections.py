@@ -37,7 +37,13 @@ def available(configs_dir: str) -> Dict[str, str]:
 
 def _flag_lines(flagfile: str) -> List[str]:
   """The flags of a flagfile, those of the flagfiles it names in place (paths as absl
-  reads them: from the working directory)."""
+  reads them: from the working directory).
+
+  Raises:
+    UsageError: A flagfile that is not there (the one given or one it names).
+  """
+  if not os.path.isfile(flagfile):
+    raise errors.UsageError(f"{flagfile}: no such flagfile.")
   lines = []
   with open(flagfile, encoding="utf-8") as f:
     for line in f:
