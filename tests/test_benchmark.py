@@ -327,11 +327,14 @@ def test_paired_table_compares_every_row_with_the_reference_seed_by_seed():
       _row("models", "mmoe", "mmoe", {1: 0.94, 2: 0.94, 3: 0.94}),
       _row("models", "ple", "ple", {1: 0.97, 2: 0.98, 3: 0.975})], "ablations": [
       _row("depth", "depth=2 (default)", "dcrnn", {1: 0.95, 2: 0.96, 3: 0.955}),
-      _row("depth", "depth=1", "dcrnn", {1: 0.93, 2: 0.93})]}
+      _row("depth", "depth=1", "dcrnn", {1: 0.93, 2: 0.93}),
+      # The reference's own runs under an ablation's name: no line of +0.0000.
+      _row("cross_axis", "no cross (mmoe)", "mmoe", {1: 0.94, 2: 0.94, 3: 0.94})]}
   table = report.paired_table(bench)
   assert "| `dcrnn` | +0.0150 [" in table and "] win |" in table
   assert "| `dcrnn` depth: depth=1 | -0.0100 [" in table
   assert "(default)" not in table and "| `mmoe` |" not in table
+  assert "no cross" not in table
   bench["reference_model"] = report.BEST_BASELINE
   assert report.reference_row(bench)["label"] == "ple"
   assert "| `mmoe` | -0.0350 [" in report.paired_table(bench)

@@ -281,6 +281,46 @@ def test_a_sweep_refuses_ablations_and_the_profile(tmp_path, monkeypatch):
                    f"--output_dir={tmp_path / 'out'}")
 
 
+@pytest.mark.parametrize("section", sorted(sections.available(os.path.join(ROOT, "configs"))))
+def test_every_section_plans_and_reports_under_its_smoke_preset(section, tmp_path,
+                                                                monkeypatch):
+  """Each committed section's flagfile with `--preset=smoke`, in-process on small data,
+  every run answered by `known_result` (the census smoke and the tasks-sweep smoke below
+  train for real): its data, plan, JSON, section and plots."""
+  flagfile = os.path.join(ROOT, "configs", f"benchmark_{section}.flags")
+  data = tmp_path / "data"
+  data.mkdir()
+  if sections.reads_files(flagfile):
+    write_census_rows(str(data / "census-income.test.gz"), 300)
+  else:
+    data = tmp_path / "synthetic"
+  jobs = []
+
+  def execute(job, run_dir):
+    jobs.append(job)
+    return None if job["run"] is None or job.get("profile") else known_result(job)
+
+  monkeypatch.setattr(cli, "execute", execute)
+  with flagsaver.flagsaver():
+    flags.FLAGS(["prog", f"--flagfile={flagfile}", f"--data_dir={data}",
+                 "--synthetic_train_rows=2000", "--synthetic_eval_rows=100",
+                 "--preset=smoke", f"--output_dir={tmp_path / 'out'}",
+                 f"--write_markdown={tmp_path / 'BENCHMARKS.md'}"])
+    bench = cli.run_benchmark()
+    cli.write_outputs(bench)
+  runs = [j["run"] for j in jobs if j["run"] and not j.get("profile")]
+  assert runs and {r["seed"] for r in runs} == {1}  # The smoke preset: one seed.
+  assert all(j["settings"]["epochs"] == 1 for j in jobs)
+  assert bench["runs"] == {"planned": len(runs), "failed": 0, "not_started": 0}
+  assert render.has_current_layout(bench)
+  markdown = (tmp_path / "out" / "BENCHMARKS.md").read_text()  # Never the committed one.
+  assert bench["title"] in markdown and "## Summary" in markdown
+  assert not (tmp_path / "BENCHMARKS.md").exists()
+  (tmp_path / "plots").mkdir()
+  plots = render.write_plots(bench, str(tmp_path / "plots"))
+  assert plots and all(os.path.getsize(plot) > 0 for plot in plots)
+
+
 # The sections runner.
 
 def test_sections_run_each_flagfile_with_the_data_dir_where_it_reads_files(tmp_path):

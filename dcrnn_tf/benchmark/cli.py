@@ -149,7 +149,7 @@ def prepare_data(point: Optional[sweep.Point] = None
     cosine = FLAGS.synthetic_task_cosine
     if point is not None and point.kind == "task_cosine":
       cosine = float(point.value)
-      changes["data_dir"] = os.path.join(FLAGS.data_dir, point.label)
+      changes["data_dir"] = sweep.point_data_dir(FLAGS.data_dir, point)
     synthetic.ensure_dataset(changes.get("data_dir", FLAGS.data_dir),
                              train_rows=FLAGS.synthetic_train_rows,
                              eval_rows=FLAGS.synthetic_eval_rows, seed=FLAGS.seed,
@@ -389,7 +389,7 @@ def run_benchmark() -> Dict[str, Any]:
       "runs": counts,
       "preset": FLAGS.preset,
       "settings": {
-          "train_path": _shown_path(data.options.path("train_path")),
+          "train_path": _shown_train_path(data),
           "split": FLAGS.split or "none",
           "rows": {role: data.rows(role) for role in ROLES},
           "embedding_dim": FLAGS.embedding_dim, "batch_size": FLAGS.batch_size,
@@ -414,13 +414,13 @@ def run_benchmark() -> Dict[str, Any]:
   return bench
 
 
-def _shown_path(path: str) -> str:
-  """A data path as the report shows it: a `task_cosine` sweep's data sets as one
-  pattern (`.../task_cosine=<value>/...`)."""
-  if FLAGS.sweep and FLAGS.sweep.startswith("task_cosine:"):
-    label = sweep.parse(FLAGS.sweep)[-1].label
-    return path.replace(os.sep + label + os.sep, os.sep + "task_cosine=<value>" + os.sep)
-  return path
+def _shown_train_path(data: DataRoles) -> str:
+  """The training file as the report shows it: a `task_cosine` sweep's, one per point, as
+  one pattern (`<data_dir>/task_cosine=<value>/<train_path>`)."""
+  if FLAGS.sweep and sweep.parse(FLAGS.sweep)[0].kind == "task_cosine":
+    pattern = sweep.point_data_dir(FLAGS.data_dir, sweep.Point("task_cosine", "<value>"))
+    return run_flags.data_options(data_dir=pattern).path("train_path")
+  return data.options.path("train_path")
 
 
 def write_outputs(bench: Mapping[str, Any]) -> None:

@@ -471,7 +471,7 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
                       for o in outputs]
   lines = [table_row(head), table_row(["---"] * len(head))]
   for row in bench["models"] + bench["ablations"]:
-    if row is reference or not row["metrics"] or (
+    if _is_reference(row, reference) or not row["metrics"] or (
         row["group"] != MODELS_GROUP and "(default)" in row["label"]):
       continue
     label = (f"`{row['label']}`" if row["group"] == MODELS_GROUP
@@ -481,6 +481,13 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
              for o in outputs]
     lines.append(table_row([label] + cells))
   return "\n".join(lines)
+
+
+def _is_reference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> bool:
+  """Whether `row` is the reference's own runs, under its name or another (the ablations'
+  "no cross" line when Shared-Bottom is the reference): same model, options and metrics."""
+  return row is reference or all(row[k] == reference[k]
+                                 for k in ("model", "options", "depends_on", "metrics"))
 
 
 def _paired(bench, row, reference, output: str) -> Optional[Dict[str, Any]]:

@@ -16,6 +16,7 @@ Kinds of sweep:
 """
 
 import dataclasses
+import os
 from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
@@ -55,6 +56,12 @@ class Point:
   def number(self) -> float:
     """Where the point lies on the sweep's axis (a size: its width factor)."""
     return SIZE_FACTORS[self.value] if self.kind == "size" else float(self.value)
+
+
+def point_data_dir(data_dir: str, point: Point) -> str:
+  """Where a point reads its data: a `task_cosine` point its own synthetic data set in
+  `<data_dir>/task_cosine=<value>`, any other point `data_dir` itself."""
+  return os.path.join(data_dir, point.label) if point.kind == "task_cosine" else data_dir
 
 
 def parse(spec: str) -> List[Point]:
