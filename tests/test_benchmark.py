@@ -158,8 +158,8 @@ def smoke_census_config(path) -> None:
 
 def run_smoke(work, flagfile: str, *flags) -> pathlib.Path:
   """Runs a benchmark flagfile's smoke preset, DCRNN alone, on 1,500 raw census rows
-  written into `work` (the census config on its first features); returns its output
-  directory."""
+  written into `work` (the census config on its first features); returns where it
+  wrote (`<output_dir>/smoke`)."""
   write_census_rows(str(work / "census-income.test.gz"), 1500)
   smoke_census_config(work / "census_features.json")
   out = work / "out"
@@ -170,7 +170,8 @@ def run_smoke(work, flagfile: str, *flags) -> pathlib.Path:
   result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
   if result.returncode:
     raise AssertionError(f"{command} failed:\n{result.stderr[-4000:]}")
-  return out
+  assert os.listdir(out) == ["smoke"]  # Never beside the full runs.
+  return out / "smoke"
 
 
 @pytest.fixture(scope="module")

@@ -313,7 +313,9 @@ def test_every_section_plans_and_reports_under_its_smoke_preset(section, tmp_pat
   assert all(j["settings"]["epochs"] == 1 for j in jobs)
   assert bench["runs"] == {"planned": len(runs), "failed": 0, "not_started": 0}
   assert render.has_current_layout(bench)
-  markdown = (tmp_path / "out" / "BENCHMARKS.md").read_text()  # Never the committed one.
+  # Everything in the smoke folder, apart from full runs; never the committed Markdown.
+  assert os.listdir(tmp_path / "out") == ["smoke"]
+  markdown = (tmp_path / "out" / "smoke" / "BENCHMARKS.md").read_text()
   assert bench["title"] in markdown and "## Summary" in markdown
   assert not (tmp_path / "BENCHMARKS.md").exists()
   (tmp_path / "plots").mkdir()

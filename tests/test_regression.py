@@ -373,9 +373,9 @@ def test_the_benchmark_compares_a_regression_task(tmp_path):
        "--ablations=", "--profile=off", "--write_markdown=", "--measure_speed=false"],
       capture_output=True, text=True, cwd=ROOT, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
-  markdown = (out / "synthetic.md").read_text()
+  markdown = (out / "smoke" / "synthetic.md").read_text()
   assert "| model | ctr AUC | cvr AUC | dwell RMSE | ctcvr AUC |" in markdown
-  bench = json.loads((out / "synthetic.json").read_text())
+  bench = json.loads((out / "smoke" / "synthetic.json").read_text())
   assert {"rmse_mean", "r2_mean", "rmse_by_seed"} <= set(bench["models"][0]["metrics"]["dwell"])
 
 

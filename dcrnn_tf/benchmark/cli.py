@@ -18,7 +18,8 @@ early stopping as the flags ask (the benchmark configs: on the validation loss),
 metrics on the test part. The first seed of each model also measures
 throughput and the latency of its SavedModel (`dcrnn_tf.benchmark.latency`).
 
-Writes to `--output_dir`: `<name>.json` (every row, see `report.ROW_KEYS`),
+Writes to `--output_dir` (`--preset=smoke`: its `smoke` folder, so that a smoke run
+never replaces the results of the full runs there): `<name>.json` (every row, see `report.ROW_KEYS`),
 `<name>.md` (the tables) and the PNG plots; `--sweep` runs the model table at several
 points of one setting (the number of tasks, the tasks' relatedness, the models' size:
 `dcrnn_tf.benchmark.sweep`) instead of once. With `--write_markdown=BENCHMARKS.md` it
@@ -97,7 +98,8 @@ flags.DEFINE_integer("profile_calls", 20, "Calls per timed repeat of the profile
 flags.DEFINE_integer("profile_repeats", 5, "Timed repeats of the profile (the minimum counts).")
 flags.DEFINE_enum("preset", "full", ["full", "smoke"],
                   "smoke: one seed, one epoch of at most 20 batches, few timing calls, "
-                  "and the Markdown under --output_dir (never the committed one).")
+                  "everything (the Markdown too, never the committed one) under "
+                  "<output_dir>/smoke, apart from the full runs' results.")
 flags.DEFINE_string("sweep", None,
                     "Run the model table at several points of one setting instead of once: "
                     "`tasks:2,4,6` (the feature config's first N tasks), "
@@ -132,6 +134,14 @@ def setting(name: str) -> Any:
   return FLAGS[name].value
 
 
+def output_dir() -> str:
+  """Where the runs and outputs go: `--output_dir`, or its `smoke` folder under
+  `--preset=smoke` (a smoke run's jobs differ from the full runs', so in the same place
+  each would replace the other's finished runs)."""
+  return os.path.join(FLAGS.output_dir, "smoke") if FLAGS.preset == "smoke" else (
+      FLAGS.output_dir)
+
+
 def prepare_data(point: Optional[sweep.Point] = None
                  ) -> Tuple[str, FeatureConfig, DataRoles]:
   """Checks the files of every role and prepares the feature config, once, in
@@ -141,7 +151,7 @@ def prepare_data(point: Optional[sweep.Point] = None
   Returns:
     (the prepared feature config's file, the config, the data roles, checked).
   """
-  out = FLAGS.output_dir if point is None else os.path.join(FLAGS.output_dir, point.label)
+  out = output_dir() if point is None else os.path.join(output_dir(), point.label)
   changes: Dict[str, Any] = {}
   if FLAGS.synthetic:
     if not FLAGS.data_dir:
@@ -324,7 +334,7 @@ def run_sweep(points: List[sweep.Point], deadline: float, counts: Dict[str, int]
     feature_config_path, feature_config, data = prepare_data(point)
     prepared.append((point, feature_config, data, plan_rows(feature_config, point),
                      run_settings(feature_config_path, data),
-                     os.path.join(FLAGS.output_dir, point.label, "runs")))
+                     os.path.join(output_dir(), point.label, "runs")))
   seeds = [int(s) for s in setting("seeds")]
   jobs = sorted(((run, settings, runs_dir)
                  for _, _, _, rows, settings, runs_dir in prepared
@@ -368,7 +378,7 @@ def run_benchmark() -> Dict[str, Any]:
     feature_config_path, feature_config, data = prepare_data()
     settings = run_settings(feature_config_path, data)
     rows = plan_rows(feature_config)
-    runs_dir = os.path.join(FLAGS.output_dir, "runs")
+    runs_dir = os.path.join(output_dir(), "runs")
     profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
     if FLAGS.profile == "only":
       rows = []
@@ -425,7 +435,7 @@ def _shown_train_path(data: DataRoles) -> str:
 
 def write_outputs(bench: Mapping[str, Any]) -> None:
   """Writes the JSON, the tables and the plots; and the Markdown file if asked."""
-  out = FLAGS.output_dir
+  out = output_dir()
   json_path = os.path.join(out, f"{bench['name']}.json")
   with open(json_path, "w", encoding="utf-8") as f:
     json.dump(bench, f, indent=2)
@@ -470,10 +480,10 @@ def main(argv):
   outputs.check_directory(FLAGS.output_dir, "--output_dir")
   if FLAGS.write_markdown:
     outputs.check_file(FLAGS.write_markdown, "--write_markdown")
-  os.makedirs(FLAGS.output_dir, exist_ok=True)
+  os.makedirs(output_dir(), exist_ok=True)
   bench = run_benchmark()
   write_outputs(bench)
-  logging.info("Wrote %s", FLAGS.output_dir)
+  logging.info("Wrote %s", output_dir())
 
 
 def run() -> None:
