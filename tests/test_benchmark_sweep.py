@@ -308,11 +308,16 @@ def test_every_section_plans_and_reports_under_its_smoke_preset(section, tmp_pat
                  f"--write_markdown={tmp_path / 'BENCHMARKS.md'}"])
     bench = cli.run_benchmark()
     cli.write_outputs(bench)
+    quality_only = not flags.FLAGS.measure_speed
   runs = [j["run"] for j in jobs if j["run"] and not j.get("profile")]
   assert runs and {r["seed"] for r in runs} == {1}  # The smoke preset: one seed.
   assert all(j["settings"]["epochs"] == 1 for j in jobs)
   assert bench["runs"] == {"planned": len(runs), "failed": 0, "not_started": 0}
   assert render.has_current_layout(bench)
+  if quality_only:  # No speed measured, none shown (not even the input pipeline's).
+    assert not any(r["measure_speed"] for r in runs)
+    assert all(j["run"] is not None for j in jobs) and bench["pipeline"] is None
+    assert "ex/s" not in render.section(bench, "benchmarks")
   # Everything in the smoke folder, apart from full runs; never the committed Markdown.
   assert os.listdir(tmp_path / "out") == ["smoke"]
   markdown = (tmp_path / "out" / "smoke" / "BENCHMARKS.md").read_text()

@@ -382,7 +382,9 @@ def run_benchmark() -> Dict[str, Any]:
     profiles = profile_models(rows, settings, runs_dir) if FLAGS.profile != "off" else {}
     if FLAGS.profile == "only":
       rows = []
-    pipeline = execute({"settings": settings, "run": None}, os.path.join(runs_dir, "pipeline"))
+    if FLAGS.measure_speed:  # A speed figure, like the runs' rates.
+      pipeline = execute({"settings": settings, "run": None},
+                         os.path.join(runs_dir, "pipeline"))
     results = _by_key(run_jobs([(run, settings, runs_dir) for run in ordered_runs(rows)],
                                deadline, counts), runs_dir)
   pipeline_rate = pipeline and pipeline["rows_per_s"]

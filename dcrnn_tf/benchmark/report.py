@@ -219,15 +219,24 @@ def _runs(runs: Mapping[str, int]) -> str:
   return text
 
 
+def measured_speed(rows: Sequence[Mapping[str, Any]]) -> bool:
+  """Whether any of the rows measured a training rate or a latency (a quality-only
+  benchmark's have neither: its tables leave those columns out)."""
+  return any(row["train_rows_per_s_input"] is not None or row["latency_ms"] for row in rows)
+
+
 def model_table(bench: Mapping[str, Any]) -> str:
-  """The Markdown table of the models."""
+  """The Markdown table of the models (the speed columns only where a run measured
+  speed: a quality-only benchmark has none)."""
   outputs = bench["outputs"]
   kinds = [_kind(bench, o) for o in outputs]
+  speed = measured_speed(bench["models"])
   head = (["model"] + [f"{o} {k[0][1]}" for o, k in zip(outputs, kinds)]
           + [f"{o} {k[1][1]}" for o, k in zip(outputs, kinds)]
-          + ["params", "params / added task", "FLOPs / example", "train ex/s (with input)",
-             "train ex/s (model alone)", "pipeline ÷ train", "latency b=1 (ms)",
-             "latency b=512 (ms)", "peak RSS (MiB)", "epochs", "note"])
+          + ["params", "params / added task", "FLOPs / example"]
+          + (["train ex/s (with input)", "train ex/s (model alone)", "pipeline ÷ train",
+              "latency b=1 (ms)", "latency b=512 (ms)"] if speed else [])
+          + ["peak RSS (MiB)", "epochs", "note"])
   lines = [table_row(head), table_row(["---"] * len(head))]
   for row in bench["models"]:
     ratio = "–" if row["pipeline_ratio"] is None else f"{row['pipeline_ratio']:.1f}×"
@@ -236,10 +245,10 @@ def model_table(bench: Mapping[str, Any]) -> str:
         + [_metric(row["metrics"], o, k[0][0]) for o, k in zip(outputs, kinds)]
         + [_metric(row["metrics"], o, k[1][0], spread=False) for o, k in zip(outputs, kinds)]
         + [number(row["trainable_parameters"]), number(row["parameters_per_added_task"]),
-           number(row["flops_per_example"]), rate(row["train_rows_per_s_input"]),
-           rate(row["train_rows_per_s_cached"]), ratio, latency_cell(row, "1"),
-           latency_cell(row, "512"), number(row["peak_rss_mib"]),
-           epochs_cell(row), status(row)]))
+           number(row["flops_per_example"])]
+        + ([rate(row["train_rows_per_s_input"]), rate(row["train_rows_per_s_cached"]),
+            ratio, latency_cell(row, "1"), latency_cell(row, "512")] if speed else [])
+        + [number(row["peak_rss_mib"]), epochs_cell(row), status(row)]))
   return "\n".join(lines)
 
 
@@ -591,7 +600,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
               "validation AUC of its group, the choice made without looking at the test "
               "part (a difference within the standard deviations is noise; a line with one "
               "finished seed has none).", "", ablation_table(bench), ""]
-  notes = MEASUREMENT_NOTES + ((profile.NOTE,) if bench.get("profile") else ())
+  notes = (MEASUREMENT_NOTES + (SPEED_NOTES if measured_speed(bench["models"]) else ())
+           + ((profile.NOTE,) if bench.get("profile") else ()))
   lines += ["### How it is measured", "", *[f"* {note}" for note in notes], ""]
   return "\n".join(lines)
 
@@ -602,6 +612,8 @@ MEASUREMENT_NOTES = (
     "params: trainable parameters; params / added task: the same model built for the "
     "feature config plus one independent task, minus the model itself.",
     FLOPS_NOTE,
+)
+SPEED_NOTES = (
     "train ex/s (with input): rows per second of `fit` over the epochs after the "
     "first, from the input pipeline that training uses (held in memory or read from the "
     "files, see above; validation excluded); (model alone): the median over windows of "

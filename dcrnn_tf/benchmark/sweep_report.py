@@ -42,6 +42,11 @@ def summary_lines(bench: Mapping[str, Any]) -> List[str]:
   return lines
 
 
+def measured_speed(bench: Mapping[str, Any]) -> bool:
+  """Whether a run at any point of the sweep measured speed."""
+  return any(report.measured_speed(p["models"]) for p in bench["sweep"]["points"])
+
+
 def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   """The Markdown table of the models at one point."""
   pb = point_bench(bench, point)
@@ -50,11 +55,13 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
   reference = report.reference_row(pb)
   done = report.finished(point["models"])
   on_front = dict(zip((r["label"] for r in done), report.fronts(done, scored)["flops"]))
+  speed = measured_speed(bench)
   head = (["model"] + [f"{o} {report.headline_name(pb, o)}" for o in outputs]
           + ["mean AUC", "mean log loss",
              f"mean AUC − `{reference['label']}`" if reference else "mean AUC − reference",
-             "params", "params / added task", "FLOPs / example", "train ex/s",
-             "latency b=1 (ms)", "latency b=512 (ms)", "front", "epochs", "note"])
+             "params", "params / added task", "FLOPs / example"]
+          + (["train ex/s", "latency b=1 (ms)", "latency b=512 (ms)"] if speed else [])
+          + ["front", "epochs", "note"])
   lines = [report.table_row(head), report.table_row(["---"] * len(head))]
   for row in point["models"]:
     mean = report.mean_auc(row, scored)
@@ -69,9 +76,10 @@ def point_table(bench: Mapping[str, Any], point: Mapping[str, Any]) -> str:
            "reference" if row is reference else report.difference_cell(paired),
            report.number(row["trainable_parameters"]),
            report.number(row["parameters_per_added_task"]),
-           report.number(row["flops_per_example"]), report.rate(row["train_rows_per_s_input"]),
-           report.latency_cell(row, "1"), report.latency_cell(row, "512"),
-           "yes" if on_front.get(row["label"]) else "",
+           report.number(row["flops_per_example"])]
+        + ([report.rate(row["train_rows_per_s_input"]), report.latency_cell(row, "1"),
+            report.latency_cell(row, "512")] if speed else [])
+        + ["yes" if on_front.get(row["label"]) else "",
            report.epochs_cell(row), report.status(row)]))
   return "\n".join(lines)
 
@@ -153,7 +161,8 @@ def section(bench: Mapping[str, Any], figures_dir: str) -> str:
       lines += [f"Paired differences per task to `{reference['label']}`, as in the other "
                 "sections:", "", paired, ""]
   lines += ["### How it is measured", "",
-            *[f"* {note}" for note in SWEEP_NOTES],
+            *[f"* {note}" for note in SWEEP_NOTES
+              + ((SPEED_NOTE,) if measured_speed(bench) else ())],
             "* mean AUC: the test AUC averaged over the binary outputs, per seed; its paired "
             "difference to the reference is over those per-seed means (95 % interval, "
             "Student's t). front: on the Pareto front of mean test AUC against FLOPs per "
@@ -167,13 +176,13 @@ SWEEP_NOTES = (
     "params: trainable parameters; params / added task: the same model built for the "
     "feature config plus one independent task, minus the model itself.",
     FLOPS_NOTE,
+)
+SPEED_NOTE = (
     "train ex/s: rows per second of `fit` over the epochs after the first, from the input "
     "pipeline that training uses (validation excluded), from the first seed's run; "
     "latency: median wall time of a call of the SavedModel's `serving_default` signature "
     "(serialized `tf.Example`s of test rows) in a fresh process that imports only "
-    "TensorFlow, after 10 warm-up calls. Both only where the section measures speed; "
-    "compare them within one run.",
-)
+    "TensorFlow, after 10 warm-up calls. Compare them within one run.")
 
 _KIND_NOTES = {
     "tasks": "Each point trains on the feature config's first N tasks (same rows, same "
