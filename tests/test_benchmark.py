@@ -200,7 +200,8 @@ def test_smoke_json_has_the_documented_keys_and_sane_values(smoke):
   bench = json.loads((smoke / "census.json").read_text())
   assert render.has_current_layout(bench)
   assert bench["outputs"] == ["income", "marital"]
-  assert bench["runs"] == {"planned": 2, "failed": 0, "not_started": 0}
+  assert bench["runs"] == {"planned": 2, "failed": 0, "not_started": 0, "reused": 0}
+  assert bench["wall_seconds"] > bench["run_seconds"] > 0
   assert {"cpu", "cores", "tensorflow"} <= set(bench["machine"])
   assert bench["settings"]["rows"]["train"] > 1000
   pipeline = bench["pipeline"]

@@ -5,6 +5,7 @@ results), and one real sweep end to end on a tiny census file."""
 import inspect
 import json
 import os
+import time
 
 from absl import flags
 from absl.testing import flagsaver
@@ -20,6 +21,7 @@ from dcrnn_tf.benchmark import report
 from dcrnn_tf.benchmark import sections
 from dcrnn_tf.benchmark import sweep
 from dcrnn_tf.benchmark import sweep_report
+from dcrnn_tf.benchmark import worker
 from dcrnn_tf.data import scan
 from dcrnn_tf.data import synthetic
 from dcrnn_tf.features import FeatureConfig
@@ -168,7 +170,9 @@ def known_result(job):
   result = {"run": run, "metrics": metrics, "validation_metrics": metrics,
             "trainable_parameters": 1000 * len(config.tasks) + 10 * widths,
             "parameters_per_added_task": 1000, "flops_per_example": 20 * widths,
-            "peak_rss_mib": 200.0, "epochs": 1, "val_loss": [0.3]}
+            "peak_rss_mib": 200.0, "epochs": 1, "val_loss": [0.3],
+            # What `cli.execute` adds (the test's stand-in for it runs now, in no time).
+            "run_seconds": 0.0, "finished_at": time.time()}
   if run["measure_speed"]:
     result.update(train_rows_per_s_input=1e6 / widths, train_rows_per_s_cached=2e6 / widths)
   return result
@@ -274,6 +278,43 @@ def test_a_size_sweep_scales_every_model_and_marks_the_front(tmp_path, monkeypat
     assert (tmp_path / "benchmarks" / name).stat().st_size > 0
 
 
+def test_a_rerun_reuses_every_finished_run_and_reports_the_time_of_all(tmp_path,
+                                                                        monkeypatch):
+  """`cli.execute` for real, its worker process replaced by one that writes
+  `known_result`: the first invocation runs everything, the second reuses it all."""
+  workers = []
+
+  def worker_process(command, log_path):
+    with open(command[-1], encoding="utf-8") as f:
+      job = json.load(f)
+    workers.append(job["run"])
+    with open(os.path.join(os.path.dirname(command[-1]), worker.RESULT), "w",
+              encoding="utf-8") as f:
+      json.dump(known_result(job), f)
+    return True
+
+  monkeypatch.setattr(cli, "_subprocess", worker_process)
+  argv = ["prog", "--flagfile=configs/benchmark_relatedness.flags",
+          f"--data_dir={tmp_path / 'data'}", "--synthetic_train_rows=2000",
+          "--synthetic_eval_rows=100", "--sweep=task_cosine:0,1", "--models=dcrnn,mmoe",
+          "--seeds=1,2", f"--output_dir={tmp_path / 'out'}"]
+  benches = []
+  for _ in range(2):
+    with flagsaver.flagsaver():
+      flags.FLAGS(argv)
+      benches.append(cli.run_benchmark())
+  first, again = benches
+  assert len(workers) == 8  # The second invocation started no process.
+  assert first["runs"] == {"planned": 8, "failed": 0, "not_started": 0, "reused": 0}
+  assert again["runs"] == {"planned": 8, "failed": 0, "not_started": 0, "reused": 8}
+  assert again["run_seconds"] == first["run_seconds"] > 0
+  assert again["sweep"]["points"] == first["sweep"]["points"]
+  head = " ".join(report.section_head(again))
+  assert ("8 finished runs reused from earlier invocations (every process's time in "
+          "all: 0.0 minutes); this invocation 0.0 minutes of a 40-minute budget; 8 runs"
+          ) in head
+
+
 def test_a_sweep_refuses_ablations_and_the_profile(tmp_path, monkeypatch):
   with pytest.raises(errors.UsageError, match="--sweep runs the model table only"):
     run_in_process(monkeypatch, "--flagfile=configs/benchmark_relatedness.flags",
@@ -312,7 +353,7 @@ def test_every_section_plans_and_reports_under_its_smoke_preset(section, tmp_pat
   runs = [j["run"] for j in jobs if j["run"] and not j.get("profile")]
   assert runs and {r["seed"] for r in runs} == {1}  # The smoke preset: one seed.
   assert all(j["settings"]["epochs"] == 1 for j in jobs)
-  assert bench["runs"] == {"planned": len(runs), "failed": 0, "not_started": 0}
+  assert bench["runs"] == {"planned": len(runs), "failed": 0, "not_started": 0, "reused": 0}
   assert render.has_current_layout(bench)
   if quality_only:  # No speed measured, none shown (not even the input pipeline's).
     assert not any(r["measure_speed"] for r in runs)

@@ -227,6 +227,7 @@ def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
   with open(job_path, "w", encoding="utf-8") as f:
     f.write(text)
   log_path = os.path.join(run_dir, "log.txt")
+  started = time.time()
   if not _subprocess([sys.executable, "-m", "dcrnn_tf.benchmark.worker", job_path],
                      log_path):
     return None
@@ -241,8 +242,11 @@ def execute(job: Mapping[str, Any], run_dir: str) -> Optional[Dict[str, Any]]:
                    os.path.join(run_dir, "latency_log.txt")):
       with open(latency_path, encoding="utf-8") as f:
         result["latency_ms"] = json.load(f)
-    with open(result_path, "w", encoding="utf-8") as f:
-      json.dump(result, f, indent=2)
+  # What the run cost (its processes' wall time) and when it finished: a section done
+  # in pieces reports its runs' time in all and how many an invocation reused.
+  result.update(run_seconds=time.time() - started, finished_at=time.time())
+  with open(result_path, "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2)
   return result
 
 
@@ -325,7 +329,8 @@ def _by_key(results: Mapping[str, Dict[str, Any]], runs_dir: str) -> Dict[str, D
 
 
 def run_sweep(points: List[sweep.Point], deadline: float, counts: Dict[str, int]
-              ) -> Tuple[List[Dict[str, Any]], FeatureConfig, DataRoles]:
+              ) -> Tuple[List[Dict[str, Any]], FeatureConfig, DataRoles,
+                         Dict[str, Dict[str, Any]]]:
   """The model table at every point (see `sweep_report.POINT_KEYS`), run seed by seed
   across the points (a budget that runs out leaves seeds missing at every point, not a
   point missing), with the last point's feature config and data."""
@@ -358,7 +363,7 @@ def run_sweep(points: List[sweep.Point], deadline: float, counts: Dict[str, int]
                 "outputs": list(feature_config.output_names),
                 "rows": {role: data.rows(role) for role in ROLES}, "ceiling": ceiling,
                 "models": [report.aggregate(row, point_results, None) for row in rows]})
-  return out, feature_config, data
+  return out, feature_config, data, results
 
 
 def run_benchmark() -> Dict[str, Any]:
@@ -367,13 +372,13 @@ def run_benchmark() -> Dict[str, Any]:
   start = time.time()
   deadline = start + FLAGS.time_budget_minutes * 60
   counts = {"planned": 0, "failed": 0, "not_started": 0}
-  points, rows, profiles, pipeline, results = [], [], {}, None, {}
+  points, aggregated, profiles, pipeline = [], [], {}, None
   if FLAGS.sweep:
     if FLAGS.ablations or FLAGS.profile != "off":
       raise errors.UsageError("--sweep runs the model table only: give --ablations= and "
                               "--profile=off.")
     sweep_points = sweep.parse(FLAGS.sweep)
-    points, feature_config, data = run_sweep(sweep_points, deadline, counts)
+    points, feature_config, data, results = run_sweep(sweep_points, deadline, counts)
   else:
     feature_config_path, feature_config, data = prepare_data()
     settings = run_settings(feature_config_path, data)
@@ -385,10 +390,15 @@ def run_benchmark() -> Dict[str, Any]:
     if FLAGS.measure_speed:  # A speed figure, like the runs' rates.
       pipeline = execute({"settings": settings, "run": None},
                          os.path.join(runs_dir, "pipeline"))
-    results = _by_key(run_jobs([(run, settings, runs_dir) for run in ordered_runs(rows)],
-                               deadline, counts), runs_dir)
-  pipeline_rate = pipeline and pipeline["rows_per_s"]
-  aggregated = [report.aggregate(row, results, pipeline_rate) for row in rows]
+    results = run_jobs([(run, settings, runs_dir) for run in ordered_runs(rows)],
+                       deadline, counts)
+    aggregated = [report.aggregate(row, _by_key(results, runs_dir),
+                                   pipeline and pipeline["rows_per_s"]) for row in rows]
+  counts["reused"] = sum(1 for r in results.values() if r.get("finished_at", 0) < start)
+  # Every process's time: the runs', the profiles' and the pipeline's (None when some
+  # result is older than this record).
+  spent = [r.get("run_seconds") for r in [*results.values(), *profiles.values(), pipeline]
+           if r is not None]
   bench = {
       "name": FLAGS.benchmark_name,
       "title": FLAGS.title or FLAGS.benchmark_name,
@@ -397,6 +407,7 @@ def run_benchmark() -> Dict[str, Any]:
       "machine": measure.machine(),
       "date": datetime.date.today().isoformat(),
       "wall_seconds": time.time() - start,
+      "run_seconds": None if None in spent else sum(spent),
       "time_budget_minutes": FLAGS.time_budget_minutes,
       "runs": counts,
       "preset": FLAGS.preset,

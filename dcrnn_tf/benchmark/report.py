@@ -530,6 +530,11 @@ def section_head(bench: Mapping[str, Any]) -> List[str]:
   rows = settings["rows"]
   budget = (f"{bench['wall_seconds'] / 60:.1f} minutes of a "
             f"{bench['time_budget_minutes']:g}-minute budget")
+  if bench["runs"].get("reused"):  # Finished in pieces: this invocation, and in all.
+    spent = bench.get("run_seconds")
+    budget = (f"{bench['runs']['reused']} finished runs reused from earlier invocations"
+              + (f" (every process's time in all: {spent / 60:.1f} minutes)" if spent
+                 else "") + f"; this invocation {budget}")
   return [
       f"## {bench['title']}",
       "",
