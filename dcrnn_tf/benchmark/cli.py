@@ -19,10 +19,10 @@ metrics on the test part. The first seed of each model also measures
 throughput and the latency of its SavedModel (`dcrnn_tf.benchmark.latency`).
 
 Writes to `--output_dir` (`--preset=smoke`: its `smoke` folder, so that a smoke run
-never replaces the results of the full runs there): `<name>.json` (every row, see `report.ROW_KEYS`),
-`<name>.md` (the tables) and the PNG plots; `--sweep` runs the model table at several
-points of one setting (the number of tasks, the tasks' relatedness, the models' size:
-`dcrnn_tf.benchmark.sweep`) instead of once. With `--write_markdown=BENCHMARKS.md` it
+never replaces the results of the full runs there): `<name>.json` (every row, see
+`report.ROW_KEYS`), `<name>.md` (the tables) and the PNG plots; `--sweep` runs the
+model table at several points of one setting (the number of tasks, the tasks'
+relatedness, the models' size: `dcrnn_tf.benchmark.sweep`) instead of once. With `--write_markdown=BENCHMARKS.md` it
 also copies the JSON and plots to `benchmarks/` beside that file and rewrites the file
 from every `benchmarks/*.json` there (`--render_only` does only that, redrawing the
 plots, after a change of the report's layout). Runs stop being started once

@@ -494,7 +494,8 @@ def paired_table(bench: Mapping[str, Any]) -> Optional[str]:
 
 def _is_reference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> bool:
   """Whether `row` is the reference's own runs, under its name or another (the ablations'
-  "no cross" line when Shared-Bottom is the reference): same model, options and metrics."""
+  "no cross" line when Shared-Bottom is the reference): the same model, options, task
+  dependencies and metrics."""
   return row is reference or all(row[k] == reference[k]
                                  for k in ("model", "options", "depends_on", "metrics"))
 
