@@ -22,10 +22,11 @@ Writes to `--output_dir` (`--preset=smoke`: its `smoke` folder, so that a smoke 
 never replaces the results of the full runs there): `<name>.json` (every row, see
 `report.ROW_KEYS`), `<name>.md` (the tables) and the PNG plots; `--sweep` runs the
 model table at several points of one setting (the number of tasks, the tasks'
-relatedness, the models' size: `dcrnn_tf.benchmark.sweep`) instead of once. With `--write_markdown=BENCHMARKS.md` it
-also copies the JSON and plots to `benchmarks/` beside that file and rewrites the file
-from every `benchmarks/*.json` there (`--render_only` does only that, redrawing the
-plots, after a change of the report's layout). Runs stop being started once
+relatedness, the models' size: `dcrnn_tf.benchmark.sweep`) instead of once. With
+`--write_markdown=BENCHMARKS.md` it also copies the JSON and plots to `benchmarks/`
+beside that file and rewrites the file from every `benchmarks/*.json` there
+(`--render_only` does only that, redrawing the plots, after a change of the report's
+layout). Runs stop being started once
 `--time_budget_minutes` is spent; what did not finish is marked so.
 """
 
